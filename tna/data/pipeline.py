@@ -33,6 +33,7 @@ class DataConfig:
     data_dir: str | None = None  # folder of IDX files, or the .npz path; None = default
     val_size: float = 0.1  # held out of train: fraction in (0, 1), a count >= 1, or 0 = none
     limit: int | None = None  # cap every split at this many samples (seeded pick); fast runs
+    train_limit: int | None = None  # cap the train split only (evaluate on full val/test)
     augment: bool = True  # pad + random crop (+ h-flip where the data set allows) on train
     crop_padding: int = 4  # pixels of zero padding before the random crop (the paper's 4)
     encoding: str = "direct"  # direct (graded integers each step) | rate (Bernoulli spikes)
@@ -56,6 +57,7 @@ class DataConfig:
             raise TnaError(f"data.val_size={v!r}: use a fraction in (0, 1), a whole count "
                            f">= 1, or 0 for no validation split")
         _check_int("limit", self.limit, 1, allow_none=True)
+        _check_int("train_limit", self.train_limit, 1, allow_none=True)
         _check_bool("augment", self.augment)
         _check_int("crop_padding", self.crop_padding, 0)
         if self.encoding not in ENCODINGS:
@@ -255,6 +257,8 @@ def split_indices(n_train: int, n_test: int, cfg: DataConfig):
         if cfg.limit < n_test:
             pick = torch.randperm(n_test, generator=keyed_generator(cfg.seed, _STREAM_SPLIT, 2))
             test = pick[:cfg.limit]
+    if cfg.train_limit is not None:
+        train = train[:cfg.train_limit]
     return train.sort().values, val.sort().values, test.sort().values
 
 

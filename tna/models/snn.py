@@ -65,6 +65,10 @@ class SNN(torch.nn.Module):
             else:
                 if spec.dropout > 0 and not last:
                     params["dropout"] = slayer.neuron.Dropout(p=spec.dropout)
+                if last:
+                    # The readout integrates over all T steps: a smaller init keeps the first
+                    # logits in a range where cross-entropy is not saturated.
+                    common["weight_scale"] = spec.weight_scale * spec.readout_init
                 blocks.append(slayer.block.cuba.Dense(params, layer.in_shape[0], layer.out,
                                                       **common))
         self.blocks = torch.nn.ModuleList(blocks)

@@ -52,6 +52,7 @@ class ModelSpec:
     dropout: float = 0.2                       # on FC (dense) layers, as in the paper
     readout: str = "voltage"                   # 'voltage' (sum of output v) or 'spike' (count)
     input_scale: float = 1.0                   # model input = data integers * input_scale
+    readout_init: float = 0.1   # output layer init scale, relative to weight_scale
     layers: tuple = field(default=(), compare=False)
 
     def to_dict(self) -> dict:

@@ -27,6 +27,7 @@ class TrainConfig:
     data_dir: str | None = None    # IDX folder; None = the data set's default place
     val_size: float = 0.1          # fraction (or count) of train held out for validation
     limit: int | None = None       # cap each split at N samples: quick runs and tests
+    train_limit: int | None = None  # cap the train split only; val and test stay whole
     augment: bool = True           # the paper's pad-4 random crop (+ h-flip where it makes sense)
     encoding: str = "direct"       # direct: graded pixels each step (the paper) | rate: Bernoulli
     input_bits: int = 4            # direct input integers 0..2**bits-1, fed to Loihi as graded spikes

@@ -52,8 +52,9 @@ def loss_terms(logits, y, twin_logits=None, teacher_logits=None, method="tna", a
 def _data_config(cfg: TrainConfig):
     from tna.data import DataConfig
     return DataConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, val_size=cfg.val_size,
-                      limit=cfg.limit, augment=cfg.augment, encoding=cfg.encoding,
-                      input_bits=cfg.input_bits, timesteps=cfg.timesteps, seed=cfg.seed)
+                      limit=cfg.limit, train_limit=cfg.train_limit, augment=cfg.augment,
+                      encoding=cfg.encoding, input_bits=cfg.input_bits,
+                      timesteps=cfg.timesteps, seed=cfg.seed)
 
 
 def model_spec_for(cfg: TrainConfig, data):

@@ -1,0 +1,255 @@
+"""The `tna` command line: parse, call one library function, print.
+
+Every option of `train`, `export` and `run` is also a key of the YAML file given with
+`--config`; flags given on the command line win over the file, the file over the defaults.
+Errors a user can fix print one line and exit 2; `--debug` shows the traceback.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+
+import click
+
+from tna import __version__
+from tna.errors import TnaError
+
+_HELP_FIELDS = {}   # filled per config class: field name -> help text from the source comment
+
+
+def _field_help(cls) -> dict:
+    """The trailing comment of each dataclass field line, used as its --help text."""
+    import inspect
+    import re
+    if cls in _HELP_FIELDS:
+        return _HELP_FIELDS[cls]
+    helps = {}
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.*)$", line)
+        if m:
+            helps[m[1]] = m[2]
+    _HELP_FIELDS[cls] = helps
+    return helps
+
+
+def _click_type(annotation: str):
+    ann = annotation.replace(" ", "")
+    if ann.startswith("int"):
+        return int
+    if ann.startswith("float"):
+        return float
+    return str
+
+
+def config_options(cls, skip=()):
+    """Decorator adding one option per field of config dataclass `cls` (default: not given)."""
+    def deco(f):
+        helps = _field_help(cls)
+        for fld in reversed(dataclasses.fields(cls)):
+            if fld.name in skip:
+                continue
+            flag = "--" + fld.name.replace("_", "-")
+            text = f"{helps.get(fld.name, '')} [default: {fld.default}]"
+            if fld.type == "bool":
+                f = click.option(f"{flag}/--no-{fld.name.replace('_', '-')}", fld.name,
+                                 default=None, help=text)(f)
+            else:
+                f = click.option(flag, fld.name, type=_click_type(fld.type), default=None,
+                                 help=text)(f)
+        return f
+    return deco
+
+
+def build_config(cls, config_file, flags: dict, where: str):
+    """defaults < YAML file < flags; unknown keys and wrong types are TnaErrors."""
+    from tna.config import from_dict, load_yaml
+    values = load_yaml(config_file) if config_file else {}
+    cfg = from_dict(cls, values, where=str(config_file or where))
+    given = {k: v for k, v in flags.items() if v is not None}
+    return dataclasses.replace(cfg, **given) if given else cfg
+
+
+_config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                              help="YAML file of options (keys as the flags, without --).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="tna")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx, debug):
+    """tna: train SNNs with Twin Network Augmentation, export them to Lava netx with ternary
+    weights, and run them on Lava (or Loihi 2) with proven parity.
+
+    \b
+    Quickstart:
+      tna train --dataset fashion-mnist --epochs 4 --ternary-after 2 --out runs/fm
+      tna export runs/fm --out fm.net
+      tna run fm.net --backend lava-sim --dataset fashion-mnist --limit 200
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+# --------------------------------------------------------------------------- train
+from tna.train.config import TrainConfig  # noqa: E402  (light: no torch import)
+
+
+@cli.command()
+@_config_option
+@config_options(TrainConfig)
+def train(config_file, **flags):
+    """Train a base SNN (with its twin for --method tna) and write a run folder.
+
+    The run folder holds checkpoint.pt (latest), best.pt, metrics.jsonl, curves.png,
+    config.yaml and result.json (test accuracy of the best epoch).
+
+    \b
+    Example:
+      tna train --dataset digits --arch mlp --epochs 6 --ternary-after 3 --out runs/digits
+    """
+    from tna.train import train as run_train
+    cfg = build_config(TrainConfig, config_file, flags, "train")
+    path = run_train(cfg)
+    click.echo(str(path))
+
+
+# --------------------------------------------------------------------------- export
+from tna.export.config import ExportConfig  # noqa: E402
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path())
+@_config_option
+@config_options(ExportConfig)
+def export(checkpoint, config_file, **flags):
+    """Export a run's base network (best.pt) as a Lava netx HDF5 file.
+
+    \b
+    Example:
+      tna export runs/digits --out digits.net
+      tna export runs/fp-run/best.pt --ternary --out t.net   # ternarise after training
+    """
+    from tna.export import export as run_export
+    cfg = build_config(ExportConfig, config_file, flags, "export")
+    click.echo(str(run_export(checkpoint, cfg)))
+
+
+# --------------------------------------------------------------------------- run
+from tna.deploy.config import RunConfig  # noqa: E402
+
+
+@cli.command()
+@click.argument("net", type=click.Path())
+@_config_option
+@config_options(RunConfig)
+def run(net, config_file, **flags):
+    """Run a netx file on a backend and check parity with the PyTorch reference.
+
+    Exit code 0 when parity holds within --tolerance, 1 when it does not, 2 on bad input.
+
+    \b
+    Examples:
+      tna run digits.net --backend lava-sim --limit 100 --report parity.json
+      tna run digits.net --backend emulator --compare reference,emulator
+      tna run any.net --input spikes.npy --save-output out.npy
+    """
+    from tna.deploy import run as run_net
+    cfg = build_config(RunConfig, config_file, flags, "run")
+    result = run_net(net, cfg)
+    click.echo(result.summary())
+    sys.exit(0 if result.ok else 1)
+
+
+# --------------------------------------------------------------------------- inspect / validate
+@cli.command()
+@click.argument("net", type=click.Path())
+@click.option("--dataset", default=None, help="Also measure spikes and synaptic ops per "
+              "inference on this data set (default: the file's).")
+@click.option("--measure/--no-measure", default=False, help="Measure activity on data.")
+@click.option("--limit", type=int, default=200, help="Samples for --measure.")
+@click.option("--data-dir", default=None, help="Data folder for --measure.")
+def inspect(net, dataset, measure, limit, data_dir):
+    """Per-layer neurons, synapses, weight bits and memory of a netx file.
+
+    \b
+    Example:
+      tna inspect digits.net --measure --limit 100
+    """
+    from tna.deploy.inspect import inspect_net
+    click.echo(inspect_net(net, dataset=dataset, measure=measure or dataset is not None,
+                           limit=limit, data_dir=data_dir))
+
+
+@cli.command()
+@click.argument("net", type=click.Path())
+def validate(net):
+    """Check a netx file against what netx and Loihi 2 accept; name every problem.
+
+    Exit code 0 when valid, 1 when problems were found, 2 when the file cannot be read.
+
+    \b
+    Example:
+      tna validate digits.net
+    """
+    from tna import netx
+    model = netx.read_net(net)
+    problems = netx.validate(model)
+    if problems:
+        for p in problems:
+            click.echo(f"{net}: {p}")
+        click.echo(f"{len(problems)} problem(s)")
+        sys.exit(1)
+    click.echo(f"{net}: valid ({len(model.layers)} layers)")
+
+
+# --------------------------------------------------------------------------- demo
+@cli.command()
+@click.option("--out", default="runs/demo", help="Folder for the run, the .net and the report.")
+@click.option("--epochs", type=int, default=None, help="Training epochs (default: by data set).")
+@click.option("--lava-samples", type=int, default=200, help="Test samples run on lava-sim.")
+def demo(out, epochs, lava_samples):
+    """Train briefly, export ternary, check the full test set on the emulator and a sample
+    on lava-sim. Uses Fashion-MNIST when installed, else scikit-learn digits.
+
+    \b
+    Example:
+      tna demo --out runs/demo
+    """
+    from tna.demo import demo as run_demo
+    ok = run_demo(out, epochs=epochs, lava_samples=lava_samples)
+    sys.exit(0 if ok else 1)
+
+
+def main(argv=None) -> None:
+    """Entry point: one-line errors with exit code 2 unless --debug."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="tna", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as e:
+        if debug:
+            raise
+        cmd = e.ctx.command_path if e.ctx else "tna"
+        click.echo(f"error: {e.format_message()} (see '{cmd} --help')", err=True)
+        sys.exit(2)
+    except TnaError as e:
+        if debug:
+            raise
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""`RunConfig`: the options of `tna run`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tna.errors import TnaError
+
+BACKENDS = ("lava-sim", "loihi2", "emulator", "reference")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    backend: str = "lava-sim"         # lava-sim (Lava CPU, fixed_pt) | loihi2 | emulator | reference
+    compare: str | None = None        # e.g. reference,emulator or emulator,lava-sim; default reference,BACKEND
+    dataset: str | None = None        # default: the data set named in the file's metadata
+    data_dir: str | None = None       # data folder override
+    split: str = "test"               # test | val
+    limit: int | None = None          # run the first N samples of the split (all when not given)
+    input: str | None = None          # .npy of integer inputs (N?, neurons, T) or (N?, C, H, W, T)
+    save_output: str | None = None    # .npy for the backend's aligned output (spikes; voltage too as *_voltage.npy)
+    report: str | None = None         # parity.json to write
+    tolerance: float = 0.0            # % of samples allowed to differ (any output value); 0 = exact
+    timesteps: int | None = None      # T for files without tna metadata (default: the --input's T)
+    readout: str | None = None        # voltage | spike; default: the file's (spike for foreign files)
+    input_message_bits: int | None = None   # graded input bits; default: the file's (0 = binary)
+    per_layer: bool = False           # also compare every layer's u, v and spikes (emulator vs Lava)
+    layer_samples: int = 20           # samples for per-layer spike counts and --per-layer
+    progress: bool = True             # progress bar over samples
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise TnaError(f"backend = {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.split not in ("test", "val"):
+            raise TnaError(f"split = {self.split!r}: choose test or val")
+        for key in ("limit", "timesteps", "layer_samples"):
+            v = getattr(self, key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise TnaError(f"{key} = {v!r}: must be a whole number ≥ 1")
+        if not 0 <= self.tolerance <= 100:
+            raise TnaError(f"tolerance = {self.tolerance!r}: a percentage in [0, 100]")
+        if self.readout not in (None, "voltage", "spike"):
+            raise TnaError(f"readout = {self.readout!r}: choose voltage or spike")
+        if self.input_message_bits is not None and not 0 <= self.input_message_bits <= 24:
+            raise TnaError(f"input_message_bits = {self.input_message_bits}: must be 0..24")
+        if self.input and self.dataset:
+            raise TnaError("give either --input or --dataset, not both")
+        if self.compare is not None:
+            names = self.compare_list
+            bad = [n for n in names if n not in BACKENDS]
+            if bad or len(names) < 2 or len(set(names)) != len(names):
+                raise TnaError(f"compare = {self.compare!r}: list two or more different backends "
+                               f"of {', '.join(BACKENDS)}, e.g. reference,emulator")
+
+    @property
+    def compare_list(self) -> list:
+        if self.compare is None:
+            return ["reference"] if self.backend == "reference" else ["reference", self.backend]
+        return [n.strip() for n in self.compare.split(",") if n.strip()]

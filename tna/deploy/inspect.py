@@ -1,0 +1,121 @@
+"""`tna inspect`: what a netx file costs on Loihi 2, layer by layer.
+
+Weight bits and exponents are those netx gives Lava: dense layers go through netx's
+`optimize_weight_bits` (so {-64, 0, 64} becomes 2-bit weights); netx loads conv layers with
+8-bit weights whatever their values. Synaptic memory = synapses * weight bits. With data,
+activity is measured with the slayer reference (which equals Lava bit for bit): spikes per
+inference per layer and synaptic operations (one per spike per synapse it drives).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tna import netx
+
+
+def weight_bits(layer: netx.Layer) -> tuple:
+    """(bits, exponent) that netx will configure Lava's synapse with."""
+    if layer.weight is None:
+        return (0, 0)
+    if layer.type == "dense":
+        from tna.lava_info import prepare_lava_import
+        prepare_lava_import()
+        from lava.lib.dl.netx.utils import optimize_weight_bits
+        w = np.asarray(layer.weight).astype(int)
+        if not np.any(w):
+            return (0, 0)
+        _, bits, exp, _ = optimize_weight_bits(w)
+        return (int(bits), int(exp))
+    return (8, 0)   # netx's create_conv passes no weight bits: Lava's default 8
+
+
+def min_bits(layer: netx.Layer) -> int:
+    """Bits the weight values need (sign included), independent of how netx loads them."""
+    if layer.weight is None:
+        return 0
+    w = np.unique(np.asarray(layer.weight).astype(int))
+    nz = np.abs(w[w != 0])
+    if nz.size == 0:
+        return 0
+    if np.all(nz == nz[0]):       # {-m, 0, m}: ternary (2 bits) or {0, m}: binary
+        return 2 if (w < 0).any() and (w > 0).any() else 1
+    g = np.gcd.reduce(nz)
+    span = int(np.abs(w // g).max())
+    return int(np.ceil(np.log2(span + 1))) + int((w < 0).any())
+
+
+def _activity(model: netx.NetxModel, dataset, limit, data_dir):
+    import torch
+
+    from tna.deploy.config import RunConfig
+    from tna.deploy.runner import _dataset_inputs
+    from tna.reference import ReferenceNet
+    x, _ = _dataset_inputs(model, RunConfig(dataset=dataset, data_dir=data_dir, limit=limit,
+                                            backend="reference"))
+    ref = ReferenceNet(model)
+    spikes, synops = [], []
+    h = torch.tensor(x, dtype=torch.float32)
+    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
+        for block in ref.blocks:
+            syn = getattr(block, "synapse", None)
+            if syn is not None:
+                # synaptic ops: each input event drives every synapse it is connected to
+                ones = syn.weight.detach().clone().fill_(1.0)
+                w_saved = syn.weight.data
+                syn.weight.data = ones
+                events = (h != 0).float()
+                synops.append(float(syn(events).sum()) / len(x))
+                syn.weight.data = w_saved
+            h = block(h)
+            if getattr(block, "neuron", None) is not None:
+                spikes.append(float(h.sum()) / len(x))
+    return spikes, synops, len(x)
+
+
+def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> str:
+    model = netx.read_net(path)
+    rows = []
+    tot = {"neurons": 0, "synapses": 0, "mem": 0}
+    for i, layer in enumerate(model.layers):
+        bits, exp = weight_bits(layer) if layer.weight is not None else (0, 0)
+        mem = layer.num_synapses * bits
+        if layer.type == "conv":
+            mem = int(np.asarray(layer.weight).size) * bits   # conv stores the kernel once
+        rows.append([f"{i}", layer.type, "x".join(str(s) for s in layer.shape),
+                     f"{layer.num_neurons:,}", f"{layer.num_synapses:,}",
+                     f"{bits}" if bits else "-", f"{min_bits(layer)}" if bits else "-",
+                     f"{exp}" if bits else "-", f"{mem:,}" if bits else "-"])
+        tot["neurons"] += layer.num_neurons
+        tot["synapses"] += layer.num_synapses
+        tot["mem"] += mem
+    head = ["layer", "type", "shape", "neurons", "synapses", "w bits", "needs", "w exp",
+            "syn mem (bits)"]
+    extra_head = []
+    if measure:
+        spikes, synops, n = _activity(model, dataset, limit, None)
+        extra_head = ["spikes/inf", "synops/inf"]
+        k = 0
+        for row, layer in zip(rows, model.layers):
+            if layer.neuron is not None:
+                row += [f"{spikes[k]:,.1f}", f"{synops[k]:,.0f}"]
+                k += 1
+            else:
+                row += ["-", "-"]
+    table = [head + extra_head] + rows
+    widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in table]
+    lines.append(f"total: {tot['neurons']:,} neurons, {tot['synapses']:,} synapses, "
+                 f"{tot['mem']:,} bits of synaptic memory ({tot['mem'] / 8 / 1024:,.1f} KiB)")
+    if measure:
+        lines.append(f"per inference ({n} samples of {dataset or model.meta.dataset}): "
+                     f"{sum(spikes):,.0f} spikes, {sum(synops):,.0f} synaptic ops")
+    if model.meta is not None:
+        m = model.meta
+        acc = "" if m.reference_accuracy is None else (
+            f", reference accuracy {m.reference_accuracy:.2f}% ({m.reference_split})")
+        lines.append(f"tna metadata: {m.dataset}, T={m.timesteps}, {m.encoding} input "
+                     f"({m.input_bits}-bit, message bits {m.input_message_bits}), readout "
+                     f"{m.readout}, weights {m.weights}{acc}")
+    lines.append("note: netx loads conv layers with 8-bit weights whatever their values "
+                 "('needs' shows the bits the values need)")
+    return "\n".join(lines)

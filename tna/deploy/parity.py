@@ -1,0 +1,54 @@
+"""Parity between two backends' outputs: agreement, differing values, divergence, accuracy.
+
+Accuracy difference: both backends see the same samples, so the 95% interval is the paired
+one: d_i = correct_a,i - correct_b,i, mean(d) +- 1.96 * sd(d) / sqrt(n) (normal approximation;
+it is exactly [0, 0] when the two agree on every sample).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tna.deploy.backends import BackendOutput
+
+
+def _first_divergence(a: np.ndarray | None, b: np.ndarray | None) -> int | None:
+    """Earliest aligned time step at which any sample's outputs differ."""
+    if a is None or b is None:
+        return None
+    diff = (a != b).reshape(-1, a.shape[-1]).any(0)
+    return int(np.argmax(diff)) if diff.any() else None
+
+
+def compare(a: BackendOutput, b: BackendOutput, labels: np.ndarray | None) -> dict:
+    n = len(a.logits)
+    pa, pb = a.logits.argmax(1), b.logits.argmax(1)
+    agree = int((pa == pb).sum())
+    spikes_diff = int((a.spikes != b.spikes).sum())
+    voltage_diff = None
+    if a.voltage is not None and b.voltage is not None:
+        voltage_diff = int((a.voltage != b.voltage).sum())
+    per_sample = (a.spikes != b.spikes).reshape(n, -1).any(1)
+    if voltage_diff:
+        per_sample |= (a.voltage != b.voltage).reshape(n, -1).any(1)
+    steps = [s for s in (_first_divergence(a.spikes, b.spikes),
+                         _first_divergence(a.voltage, b.voltage)) if s is not None]
+    row = {
+        "a": a.name, "b": b.name, "samples": n,
+        "prediction_agreement": agree, "prediction_agreement_pct": 100.0 * agree / max(n, 1),
+        "spike_values_differing": spikes_diff, "voltage_values_differing": voltage_diff,
+        "samples_differing": int(per_sample.sum()),
+        "samples_differing_pct": 100.0 * float(per_sample.mean()) if n else 0.0,
+        "first_divergent_step": min(steps) if steps else None,
+    }
+    if labels is not None:
+        ca, cb = (pa == labels).astype(float), (pb == labels).astype(float)
+        d = ca - cb
+        half = 1.96 * d.std(ddof=1) / math.sqrt(n) if n > 1 else 0.0
+        row.update({
+            f"accuracy_{a.name}": 100.0 * ca.mean(), f"accuracy_{b.name}": 100.0 * cb.mean(),
+            "accuracy_difference": 100.0 * d.mean(),
+            "accuracy_difference_ci95": [100.0 * (d.mean() - half), 100.0 * (d.mean() + half)],
+        })
+    return row

@@ -1,0 +1,29 @@
+"""`ExportConfig`: the options of `tna export`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tna.errors import TnaError
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    out: str = "model.net"          # the .net file to write
+    ternary: bool = False           # compress an fp checkpoint's hidden layers (Eq. 6) first
+    delta: float | None = None      # ternary threshold; None = the checkpoint's (or 0.1)
+    split: str = "test"             # data split for the reference accuracy: test | val
+    limit: int | None = None        # evaluate the reference on at most N samples
+    data_dir: str | None = None     # override the checkpoint's data folder
+    input_message_bits: int = 8     # graded-spike payload bits for direct input (netx option)
+    verify: bool = True             # load the file with netx and report its weight bits
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.split not in ("test", "val"):
+            raise TnaError(f"split = {self.split!r}: choose test or val")
+        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
+            raise TnaError(f"limit = {self.limit!r}: must be ≥ 1")
+        if self.delta is not None and not 0 <= self.delta < 4:
+            raise TnaError(f"delta = {self.delta!r}: must be in [0, 4) (slayer weight units)")
+        if not 1 <= self.input_message_bits <= 24:
+            raise TnaError(f"input_message_bits = {self.input_message_bits}: must be 1..24")

@@ -1,0 +1,189 @@
+"""Export: a checkpoint's base network -> a netx HDF5 file.
+
+What is written is exactly what the trained base computes, in Loihi integers:
+- weights: slayer's 8-bit quantised weights * 64 (even integers in [-256, 254]); compressed
+  hidden layers hold {-64, 0, 64}, which netx stores as 2-bit weights;
+- average pools (which netx cannot load) become grouped convs with the pool's fixed weights;
+- direct (graded) input: the data integers 0..2**input_bits-1 are fed as they are; the model
+  saw them scaled by 1/(2**input_bits-1), so the first layer's threshold is scaled up by that
+  factor instead (the only difference is the rounding of the decays, which the reference
+  accuracy written to the file accounts for);
+- a 'voltage' readout layer keeps the largest 17-bit threshold so it never spikes.
+The file's `tna` group records T, encoding, input bits, readout, class names and the
+reference accuracy of the exported integers, evaluated with slayer.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tna import checkpoint as ckpt
+from tna import netx
+from tna.errors import TnaError
+from tna.export.config import ExportConfig
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _int_weight(block) -> np.ndarray:
+    """The integers Loihi gets: the forward pass's effective weight * 64."""
+    syn = block.synapse
+    with torch.no_grad():
+        w = syn._pre_hook_fx(syn.weight, descale=True) if syn._pre_hook_fx else syn.weight * 64
+    w = w.detach().cpu().double().numpy()
+    return np.round(w.reshape(w.shape[:-1]) if w.ndim in (3, 5) else w).astype(np.float32)
+
+
+def _neuron(block, vth_scale: int = 1) -> netx.NeuronParams:
+    n = block.neuron
+    vth = int(round(float(n.threshold) * netx.W_SCALE * vth_scale))
+    return netx.NeuronParams(i_decay=int(n.cx_current_decay), v_decay=int(n.cx_voltage_decay),
+                             vth_mant=vth, ref_delay=1, graded_spike=False)
+
+
+def model_to_netx(model) -> list:
+    """netx layers for an SNN (tna.models.snn.SNN), without metadata."""
+    spec = model.spec
+    input_max = round(1.0 / spec.input_scale)      # the first layer sees data / input_max
+    # A shape-only input layer: netx takes the input shape from it (reversed to x, y, f).
+    layers = [netx.Layer("input", tuple(int(v) for v in spec.layers[0].in_shape))]
+    first = True
+    for layer_spec, block in zip(spec.layers, model.blocks):
+        kind = layer_spec.kind
+        scale = input_max if first and kind != "flatten" else 1
+        if kind == "flatten":
+            layers.append(netx.Layer("flatten", (int(layer_spec.out), 1, 1)))
+            continue
+        first = False
+        w = _int_weight(block)
+        if kind == "conv":
+            layers.append(netx.Layer(
+                "conv", tuple(layer_spec.out_shape), weight=w.reshape(w.shape[:4]),
+                neuron=_neuron(block, scale), in_channels=layer_spec.in_shape[0],
+                out_channels=layer_spec.out, kernel_size=(layer_spec.kernel,) * 2,
+                stride=(layer_spec.stride,) * 2, padding=(layer_spec.padding,) * 2,
+                dilation=(1, 1), groups=1))
+        elif kind == "pool":
+            # A sum pool with fixed weight q is a depthwise conv whose kernel is all q.
+            c, k = layer_spec.out, layer_spec.kernel
+            q = float(w.reshape(-1)[0])
+            layers.append(netx.Layer(
+                "conv", tuple(layer_spec.out_shape),
+                weight=np.full((c, 1, k, k), q, dtype=np.float32),
+                neuron=_neuron(block, scale), in_channels=c, out_channels=c,
+                kernel_size=(k, k), stride=(k, k), padding=(0, 0), dilation=(1, 1), groups=c))
+        else:
+            layers.append(netx.Layer("dense", (layer_spec.out,), weight=w.reshape(w.shape[:2]),
+                                     neuron=_neuron(block, scale),
+                                     in_features=int(np.prod(layer_spec.in_shape)),
+                                     out_features=layer_spec.out))
+    return layers
+
+
+def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
+    """Write the base network of `checkpoint` as a netx HDF5 file; return its path."""
+    from tna.quant import TernaryConfig, compression_of, ternarize_
+    from tna.train.loop import _data_config, evaluate
+
+    model, state = ckpt.load_model(checkpoint)
+    tcfg = state["config"]
+    data_cfg = _data_config(_train_cfg(state))
+    if cfg.data_dir is not None:
+        data_cfg = _replace(data_cfg, data_dir=cfg.data_dir)
+    data_cfg = _replace(data_cfg, augment=False, limit=cfg.limit)
+    from tna.data import load_data
+    data = load_data(data_cfg, batch_size=1000)
+    split = data.val if cfg.split == "val" and data.val is not None else data.test
+
+    comp = state.get("compression") or {}
+    if cfg.ternary and comp.get("mode") == "binary":
+        raise TnaError(f"{state['path']}: this checkpoint is binary; export it without --ternary")
+    if cfg.ternary and comp.get("mode") != "ternary":
+        delta = cfg.delta if cfg.delta is not None else tcfg.get("delta", 0.1)
+        val = data.val or data.test
+        before = evaluate(model, val)
+        ternarize_(model, TernaryConfig(delta=delta))
+        after = evaluate(model, val)
+        _log(f"ternarised after training (delta {delta}): {val.split} accuracy "
+             f"{before:.2f}% -> {after:.2f}% ({after - before:+.2f} points)")
+        comp = {"mode": "ternary", "delta": delta}
+    compressed = [i for i, b in enumerate(_weight_blocks(model)) if compression_of(b) != "8bit"]
+
+    layers = model_to_netx(model)
+    nmodel = netx.NetxModel(layers=layers)
+    problems = netx.validate(nmodel, tuple(model.spec.layers[0].in_shape))
+    if problems:
+        raise TnaError(f"the exported net would not load on Loihi: {problems[0]}")
+
+    # Reference accuracy of the integers just written, on the same data integers Lava gets.
+    from tna.reference import ReferenceNet
+    ref = ReferenceNet(nmodel, readout=model.spec.readout)
+    correct = total = 0
+    first_dense = model.spec.layers[0].kind == "dense"
+    for x, y in split.batches(0):
+        x = x.flatten(1, 3) if first_dense and x.dim() == 5 else x
+        correct += (ref(x).logits.argmax(1) == y).sum().item()
+        total += len(y)
+    ref_acc = 100.0 * correct / max(total, 1)
+    train_acc = evaluate(model, split)
+
+    direct = tcfg.get("encoding", "direct") == "direct"
+    layer_ids = _netx_indices(model)
+    nmodel.meta = netx.Metadata(
+        dataset=tcfg.get("dataset", ""), class_names=list(data.class_names),
+        timesteps=int(tcfg.get("timesteps", 5)), encoding=tcfg.get("encoding", "direct"),
+        input_shape=[int(s) for s in model.spec.layers[0].in_shape],
+        input_bits=int(tcfg.get("input_bits", 4)),
+        input_message_bits=cfg.input_message_bits if direct else 0,
+        readout=model.spec.readout, reference_accuracy=ref_acc,
+        reference_split=f"{split.split}:{total}", checkpoint_sha256=ckpt.sha256(state["path"]),
+        weights=comp.get("mode", "fp") if compressed else "fp",
+        ternary_layers=[layer_ids[i] for i in compressed],
+        extra={"model_accuracy": train_acc, "arch": model.spec.arch,
+               "delta": comp.get("delta")})
+    out = netx.write_net(nmodel, cfg.out)
+    _log(f"wrote {out}: {len(layers)} layers, reference accuracy {ref_acc:.2f}% on "
+         f"{split.split} ({total} samples; the PyTorch model: {train_acc:.2f}%)")
+    if cfg.verify:
+        for line in weight_bits_report(out):
+            _log("  " + line)
+    return out
+
+
+def _weight_blocks(model) -> list:
+    return [b for b in model.blocks if getattr(b, "synapse", None) is not None]
+
+
+def _netx_indices(model) -> list:
+    """netx layer index of each weight block (layer/0 is the input; flatten is a layer too)."""
+    ids, k = [], 1
+    for b in model.blocks:
+        if getattr(b, "synapse", None) is not None:
+            ids.append(k)
+        k += 1
+    return ids
+
+
+def weight_bits_report(path) -> list[str]:
+    """Load `path` with unmodified netx and read each layer's weight bits back from Lava."""
+    from tna.lava_info import loaded_weight_bits
+    return [f"layer/{i} {kind}: {bits}-bit weights, exponent {exp}"
+            for i, kind, bits, exp in loaded_weight_bits(path)]
+
+
+def _train_cfg(state):
+    from tna.config import from_dict
+    from tna.train.config import TrainConfig
+    d = dict(state["config"])
+    d["teacher"] = None if d.get("method") not in ("kd", "kd-ce") else d.get("teacher")
+    return from_dict(TrainConfig, d, where=f"{state['path']}: config")
+
+
+def _replace(cfg, **kw):
+    import dataclasses
+    return dataclasses.replace(cfg, **kw)

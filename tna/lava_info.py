@@ -1,0 +1,59 @@
+"""Facts read back from Lava itself (imports Lava: call only where it is needed)."""
+from __future__ import annotations
+
+import contextlib
+import io
+
+
+def prepare_lava_import() -> None:
+    """Let Lava be imported after torch has fixed the multiprocessing start method.
+
+    Lava's runtime calls `multiprocessing.set_start_method('fork')` at import, which raises
+    'context has already been set' once anything (e.g. a torch CPU forward) has asked for the
+    start method. Lava needs 'fork': set it (forcing if needed) and import Lava's runtime with
+    the second call made harmless.
+    """
+    import multiprocessing as mp
+    import sys
+    from unittest import mock
+
+    if "lava.magma.runtime.message_infrastructure.multiprocessing" in sys.modules:
+        return
+    if mp.get_start_method(allow_none=True) != "fork":
+        mp.set_start_method("fork", force=True)
+    with mock.patch.object(mp, "set_start_method", lambda *a, **k: None):
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
+
+
+def _param(proc, name):
+    """A process parameter as Lava holds it: a Var's init, else its proc_params entry."""
+    var = getattr(proc, name, None)
+    if var is not None and hasattr(var, "init"):
+        v = var.init
+        return int(v.reshape(-1)[0]) if hasattr(v, "reshape") else int(v)
+    params = getattr(proc, "proc_params", None)
+    if params is not None and name in params._parameters:
+        return int(params[name])
+    return None
+
+
+def loaded_weight_bits(path) -> list[tuple]:
+    """(netx layer index, type, num_weight_bits, weight_exp) per synapse, as netx set them."""
+    import h5py
+    prepare_lava_import()
+    with contextlib.redirect_stdout(io.StringIO()):   # netx prints its layer table
+        from lava.lib.dl.netx import hdf5
+        net = hdf5.Network(net_config=str(path))
+    with h5py.File(path, "r") as f:
+        types = [f[f"layer/{i}/type"][()][0].decode() for i in range(len(f["layer"]))]
+    ids = [i for i, t in enumerate(types) if t not in ("flatten", "input")]
+    rows = []
+    for i, block in zip(ids, net.layers):
+        syn = block.synapse
+        bits = _param(syn, "num_weight_bits")
+        exp = _param(syn, "weight_exp")
+        rows.append((i, types[i], bits, exp))
+    net_file = getattr(net, "net_config", None)
+    with contextlib.suppress(Exception):
+        net_file.f.close()
+    return rows

@@ -1,0 +1,118 @@
+"""The PyTorch reference: an exported netx model evaluated with lava-dl slayer.
+
+The net is rebuilt from the file's integers alone (weights w_int / 64, threshold vThMant / 64,
+decays iDecay / 4096, vDecay / 4096, no quantisation hook since the values are already exact),
+with `delay_shift=False`, and fed the same integer inputs Lava gets. Its outputs are on the
+"aligned" timeline: step t of the output is what the net computes from input steps 0..t with no
+pipeline delay. Lava adds one step of delay per layer; the backends undo that before comparing.
+
+Voltages are returned in Lava's integer units (slayer float * 4096).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tna.errors import TnaError
+from tna.netx import NetxModel, P_SCALE, STATE_SCALE, W_SCALE
+
+
+@dataclass
+class ReferenceOutput:
+    spikes: torch.Tensor           # (N, out, T) output-layer spikes, 0/1
+    voltage: torch.Tensor          # (N, out, T) output-layer voltage, Lava integer units
+    layer_counts: list             # per neuron layer: (N,) spikes per sample over all neurons and steps
+    logits: torch.Tensor           # (N, out): readout over the T steps
+
+
+def _neuron_params(n) -> dict:
+    return {"threshold": n.vth_mant / W_SCALE, "current_decay": n.i_decay / P_SCALE,
+            "voltage_decay": n.v_decay / P_SCALE}
+
+
+def _conv(slayer, layer):
+    block = slayer.block.cuba.Conv(
+        _neuron_params(layer.neuron), layer.weight.shape[1] * layer.groups, layer.weight.shape[0],
+        tuple(layer.weight.shape[2:]), stride=layer.stride, padding=layer.padding,
+        dilation=layer.dilation, groups=layer.groups, pre_hook_fx=None, delay_shift=False)
+    w = torch.tensor(np.asarray(layer.weight, dtype=np.float64) / W_SCALE, dtype=torch.float32)
+    block.synapse.weight.data = w.reshape(block.synapse.weight.shape)
+    return block
+
+
+def _dense(slayer, layer):
+    out_n, in_n = layer.weight.shape
+    block = slayer.block.cuba.Dense(_neuron_params(layer.neuron), in_n, out_n, pre_hook_fx=None,
+                                    delay_shift=False)
+    w = torch.tensor(np.asarray(layer.weight, dtype=np.float64) / W_SCALE, dtype=torch.float32)
+    block.synapse.weight.data = w.reshape(block.synapse.weight.shape)
+    return block
+
+
+def _flatten(slayer, layer):
+    return slayer.block.cuba.Flatten()
+
+
+_BUILDERS = {"conv": _conv, "dense": _dense, "flatten": _flatten}
+
+
+class ReferenceNet(torch.nn.Module):
+    """slayer blocks rebuilt from a `NetxModel`; forward gives a `ReferenceOutput`."""
+
+    def __init__(self, model: NetxModel, readout: str = "voltage"):
+        super().__init__()
+        import lava.lib.dl.slayer as slayer
+
+        blocks = []
+        for i, layer in enumerate(model.layers):
+            if layer.type == "input":
+                continue     # shape only; data goes straight into the next layer
+            build = _BUILDERS.get(layer.type)
+            if build is None:
+                raise TnaError(f"layer/{i}: the reference cannot run '{layer.type}' layers")
+            if layer.bias is not None or layer.delay is not None:
+                raise TnaError(f"layer/{i}: bias and axonal delays are not supported by the "
+                               f"slayer reference; compare emulator and lava-sim instead")
+            blocks.append(build(slayer, layer))
+        self.blocks = torch.nn.ModuleList(blocks)
+        self.readout = readout
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> ReferenceOutput:
+        # oneDNN may pick Winograd-style conv algorithms that round; the plain path is exact for
+        # these integer-valued sums (and faster at this size).
+        with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
+            return self._forward(x.float())
+
+    def _forward(self, x: torch.Tensor) -> ReferenceOutput:
+        counts = []
+        for block in self.blocks[:-1]:
+            x = block(x)
+            if getattr(block, "neuron", None) is not None:
+                counts.append(x.flatten(1).double().sum(1))
+        last = self.blocks[-1]
+        z = last.synapse(x)
+        _, voltage = last.neuron.dynamics(z)
+        spikes = last.neuron.spike(voltage)
+        counts.append(spikes.flatten(1).double().sum(1))
+        v_int = torch.round(voltage * STATE_SCALE)
+        logits = v_int.sum(-1) if self.readout == "voltage" else spikes.sum(-1)
+        return ReferenceOutput(spikes=spikes, voltage=v_int, layer_counts=counts,
+                               logits=logits)
+
+
+def run_reference(model: NetxModel, inputs, readout: str | None = None,
+                  batch_size: int = 500) -> ReferenceOutput:
+    """Evaluate `model` on integer `inputs` (N, ..., T) in batches; outputs concatenated."""
+    readout = readout or (model.meta.readout if model.meta else "spike")
+    net = ReferenceNet(model, readout)
+    inputs = torch.as_tensor(np.asarray(inputs), dtype=torch.float32)
+    outs = [net(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)]
+    return ReferenceOutput(
+        spikes=torch.cat([o.spikes for o in outs]),
+        voltage=torch.cat([o.voltage for o in outs]),
+        layer_counts=[torch.cat([o.layer_counts[k] for o in outs])
+                      for k in range(len(outs[0].layer_counts))],
+        logits=torch.cat([o.logits for o in outs]))

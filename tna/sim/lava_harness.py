@@ -1,0 +1,85 @@
+"""A minimal Lava runner that records what `emulate` records, for parity checks.
+
+`run_lava(path, inputs)` builds `lava.lib.dl.netx.hdf5.Network(path)` once per sample, feeds the
+sample through a `RingBuffer` source (zero after the sample's T steps), runs it under
+`Loihi2SimCfg(select_tag='fixed_pt')` and records every neuron layer's spikes, u and v with
+`Monitor`s. The result is an `EmulatorResult` in slayer layout, directly comparable with
+`emulate(...)` through `first_difference`. Lava is imported inside the function.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tna.netx import read_net
+from tna.sim.emulator import RECORDABLE, EmulatorResult, plan
+
+
+def _to_lava(sample: np.ndarray) -> np.ndarray:
+    """(C, H, W, S) -> (W, H, C, S); (F, S) unchanged."""
+    return sample.transpose(2, 1, 0, 3) if sample.ndim == 4 else sample
+
+
+def _from_lava(data: np.ndarray) -> np.ndarray:
+    """Monitor data (S, W, H, C) or (S, F) -> (C, H, W, S) or (F, S)."""
+    return data.transpose(3, 2, 1, 0) if data.ndim == 4 else data.T
+
+
+def run_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval: int | None = None,
+             reset_offset: int = 0, steps: int | None = None,
+             record=RECORDABLE) -> EmulatorResult:
+    """Run the netx file on Lava's fixed-point CPU simulator, one compiled network per sample.
+
+    inputs: integers in slayer layout (N, C, H, W, T) or (N, F, T); a dense first layer gets the
+    sample flattened in (C, H, W) order. Other arguments as `emulate`. Slow (~0.5 s per sample
+    plus ~1 ms per step and layer): meant for tests on tiny nets.
+    """
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc import io
+    from lava.proc.monitor.process import Monitor
+
+    net_path = Path(net_path)
+    x = np.asarray(inputs.cpu() if isinstance(inputs, torch.Tensor) else inputs).astype(np.int64)
+    model = read_net(net_path)
+    stages = plan(model, tuple(x.shape[1:-1]), input_message_bits=input_message_bits,
+                  reset_offset=reset_offset)
+    timesteps = x.shape[-1]
+    steps = timesteps + len(stages) if steps is None else int(steps)
+    per: dict = {name: {st.index: [] for st in stages} for name in record}
+    for sample in x:
+        if stages[0].kind == "dense":
+            sample = sample.reshape(-1, timesteps)
+        data = np.zeros(sample.shape[:-1] + (steps,), dtype=np.int64)
+        data[..., :min(timesteps, steps)] = sample[..., :steps]
+        net = netx.hdf5.Network(net_config=str(net_path), input_message_bits=input_message_bits,
+                                reset_interval=reset_interval, reset_offset=reset_offset)
+        source = io.source.RingBuffer(data=_to_lava(data))
+        source.s_out.connect(net.inp)
+        monitors = []
+        for st, block in zip(stages, net.layers):
+            for name in record:
+                mon = Monitor()
+                target = block.neuron.s_out if name == "spikes" else getattr(block.neuron, name)
+                mon.probe(target=target, num_steps=steps)
+                monitors.append((st, name, mon, target))
+        try:
+            net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+            for st, name, mon, target in monitors:
+                got = mon.get_data()[target.process.name][target.name]
+                arr = _from_lava(np.asarray(got))
+                per[name][st.index].append(arr.astype(bool) if name == "spikes" else arr.astype(np.int32))
+        finally:
+            net.stop()
+    result = EmulatorResult(steps=steps, timesteps=timesteps, offset=len(stages),
+                            out_layer=stages[-1].index)
+    for name, layers in per.items():
+        setattr(result, name, {i: torch.as_tensor(np.stack(v)) for i, v in layers.items()})
+    if steps >= timesteps + len(stages) and "spikes" in record and "v" in record:
+        sl = slice(len(stages), len(stages) + timesteps)
+        result.out_spikes = result.spikes[stages[-1].index][..., sl]
+        result.out_voltage = result.v[stages[-1].index][..., sl]
+    return result
