@@ -64,7 +64,7 @@ def run_emulator(job: Job) -> BackendOutput:
     from tna.sim.emulator import emulate
     t0 = time.time()
     res = emulate(job.model, job.inputs, input_message_bits=job.input_message_bits,
-                  record=("spikes",), record_layers="last")
+                  record=("spikes",), record_layers=())
     spikes = res.out_spikes.to(torch.int64).flatten(1, -2).numpy()
     voltage = None
     if res.out_voltage is not None:

@@ -38,6 +38,16 @@ Fixed-point equations, per neuron layer and step t (integers; wrap32 = two's-com
         v = clip(wrap32(rtz(v * (4096 - vDecay)) + u + (int16(bias) << 6)), -(2^23-1), 2^23-1)
         s[t] = v > (vThMant << 6);  v = 0 where s[t]                         # no refractory
 
+Implementation. The net runs layer by layer over all steps (feed-forward, so each synapse is one
+batched conv2d/matmul over every (sample, step) frame that holds a spike), then the neuron
+recurrence runs step by step on whole tensors. Synaptic sums use float32 when every partial sum
+stays below 2^24 (exact), else float64 (below 2^53); CUDA runs with cuDNN and TF32 off. Neuron
+state is float64 holding integers (exact; float multiply and an int64 cast beat int64 division);
+the wrap and clip branches only run on steps where a value leaves the 24-bit range.
+`record_layers=()` asks for the aligned output only: then layer k runs just raw steps k..k+T-1,
+the T steps the aligned output depends on, when that is exact (no delays, and no bias or
+reset_offset = 1 modulo reset_interval), which makes it as cheap as a slayer forward pass.
+
 Not supported (TnaError): input layers with a neuron (netx leaves their input unconnected), layer
 types netx cannot load or that are not plain CUBA dense/conv (dense_rec, dense_comp, pool, ...),
 dense layers whose weights are all zero (netx's optimize_weight_bits fails on them). Where Lava's
@@ -331,7 +341,10 @@ def _conv_stage(i, layer, in_shape, graded) -> _Stage:
 
 def plan(model: NetxModel, input_shape: tuple | None = None, *, input_message_bits: int = 0,
          reset_offset: int = 0) -> list[_Stage]:
-    """Compile `model` into neuron-layer stages the way netx.hdf5.Network builds its blocks."""
+    """Compile `model` into neuron-layer stages the way netx.hdf5.Network builds its blocks.
+
+    `input_shape` (slayer layout) is used when the model has no input layer.
+    """
     stages: list[_Stage] = []
     shape = tuple(input_shape) if input_shape is not None else None
     flatten_next = False
@@ -343,8 +356,7 @@ def plan(model: NetxModel, input_shape: tuple | None = None, *, input_message_bi
             if layer.neuron is not None:
                 raise TnaError(f"{where}: input layers with a neuron are not supported (netx "
                                f"leaves their input port unconnected); export a shape-only input")
-            if shape is None:
-                shape = tuple(int(x) for x in layer.shape)
+            shape = tuple(int(x) for x in layer.shape)     # netx takes the input shape from here
             continue
         if layer.type == "flatten":
             flatten_next = True
