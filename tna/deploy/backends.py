@@ -37,6 +37,7 @@ class Job:
     input_message_bits: int
     layer_samples: int
     progress: bool
+    lava_models: str = "fast"
 
 
 def _logits(spikes, voltage, readout):
@@ -48,6 +49,8 @@ def _logits(spikes, voltage, readout):
 
 
 def run_reference(job: Job) -> BackendOutput:
+    import lava.lib.dl.slayer  # noqa: F401  (a slow first import; not part of the timing)
+
     from tna.reference import run_reference as ref
     t0 = time.time()
     out = ref(job.model, job.inputs, readout=job.readout)
@@ -85,11 +88,13 @@ def run_emulator(job: Job) -> BackendOutput:
 
 
 def _run_lava(job: Job, backend: str) -> BackendOutput:
+    from tna.lava_info import prepare_lava_import
+    prepare_lava_import()     # Lava's import fails once torch has fixed the start method
     from tna.deploy.lava_backend import run_lava
     res = run_lava(job.net_path, job.inputs, timesteps=job.inputs.shape[-1],
                    readout="voltage" if job.readout == "voltage" else "spike",
                    input_message_bits=job.input_message_bits, backend=backend,
-                   progress=job.progress)
+                   progress=job.progress, models=job.lava_models)
     spikes = np.asarray(res.spikes).astype(np.int64)
     voltage = None if res.voltage is None else np.asarray(res.voltage).astype(np.int64)
     return BackendOutput(backend, spikes=spikes, voltage=voltage,

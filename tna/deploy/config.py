@@ -23,6 +23,7 @@ class RunConfig:
     timesteps: int | None = None      # T for files without tna metadata (default: the --input's T)
     readout: str | None = None        # voltage | spike; default: the file's (spike for foreign files)
     input_message_bits: int | None = None   # graded input bits; default: the file's (0 = binary)
+    lava_models: str = "fast"         # fast: exact faster conv, async runtime | stock: lava-nc's own fixed_pt models
     per_layer: bool = False           # also compare every layer's u, v and spikes (emulator vs Lava)
     layer_samples: int = 20           # samples for per-layer spike counts and --per-layer
     progress: bool = True             # progress bar over samples
@@ -30,6 +31,8 @@ class RunConfig:
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise TnaError(f"backend = {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.lava_models not in ("fast", "stock"):
+            raise TnaError(f"lava_models = {self.lava_models!r}: choose fast or stock")
         if self.split not in ("test", "val"):
             raise TnaError(f"split = {self.split!r}: choose test or val")
         for key in ("limit", "timesteps", "layer_samples"):

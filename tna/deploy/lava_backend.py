@@ -12,22 +12,32 @@ delay, so the last layer integrates it at Lava step k*R + L + 1 + tau. Hence, in
 raw per-step outputs (index j = Lava step - k*R - 1):
 
     aligned[..., tau] = raw_window[..., tau + SPIKE_OFFSET_PER_LAYER * L]   spikes (out port)
-    aligned[..., tau] = raw_window[..., tau + VOLTAGE_OFFSET_PER_LAYER * L] voltage v (probe)
+    aligned[..., tau] = raw_window[..., tau + VOLTAGE_OFFSET_PER_LAYER * L] v (after step j)
 
-with both offsets equal to L steps, measured against slayer blocks with `delay_shift=False`
-(tests/deploy/test_lava_backend.py). "Aligned" is the no-shift slayer timeline: aligned step tau
-equals the slayer model's output at step tau for the same integer input. The window therefore
-needs drain >= L; the default drain is L.
+with both offsets equal to L steps (e.g. 5 for a 3-conv + 2-dense net), measured against slayer
+blocks with `delay_shift=False`: 0 mismatches (tests/deploy/test_lava_backend.py; Intel's golden
+outputs in test_lava_golden.py agree). "Aligned" is the no-shift slayer timeline: aligned step
+tau equals the slayer model's output at step tau for the same integer input. The window
+therefore needs drain >= L; the default drain is L.
 
 Units: spikes are Lava's integer messages (0/1 for binary spikes); voltage is Lava's integer v,
-which equals slayer's float voltage * 4096 (exact while nothing overflows 24 bits).
+which equals slayer's float voltage * 4096 (exact while nothing overflows 24 bits). Lava's v is
+read after the spike reset, so it is 0 where a neuron spiked, where slayer's `dynamics` voltage
+is not; with readout 'voltage' the last layer never spikes (vThMant = 2**17 - 1).
+
+Speed (2 cores, 16c3-32c3s2-64c3s2-256-10 CUBA net, 28x28 graded input, T = 5, drain 5, 1000
+samples, readout 'voltage'): 19.7 ms/sample including compile and process start, i.e. ~3.5 min
+for 10k samples (lava-dl's way, one network per sample: 684 ms/sample). It comes from
+`tna.deploy.lava_procs`: memory-mapped input/output processes, an exact conv model in place of
+lava-nc's per-channel scipy loop, and lava-nc's asynchronous conversion of the same models.
 """
 import contextlib
 import dataclasses
 import io
 import logging
-import os
+import multiprocessing
 import signal
+import sys
 import tempfile
 import time
 import warnings
@@ -46,8 +56,8 @@ _READOUTS = ("spike", "voltage", "none")
 _BACKENDS = ("lava-sim", "loihi2")
 _LOIHI2_MISSING = ("Loihi 2 backend needs lava-loihi (Intel INRC) and a board: install lava-loihi "
                    "on a machine with a Loihi 2 system, or use backend='lava-sim'")
-#: Lava steps per `run` call: the progress bar advances between calls (each costs a pause).
-_STEPS_PER_CALL = 2000
+_POLL_SECONDS = 0.2             # progress bar refresh while Lava runs
+_KILL_TIMEOUT_SECONDS = 5       # wait for a terminated Lava process before SIGKILL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +85,6 @@ class LavaResult:
 class _NetInfo:
     num_layers: int          # Dense/Conv blocks, i.e. Lava steps of pipeline delay
     first_type: str          # 'dense' or 'conv'
-    out_size: int            # neurons in the last layer
 
 
 def _inspect_net(net_path: Path) -> _NetInfo:
@@ -97,8 +106,6 @@ def _inspect_net(net_path: Path) -> _NetInfo:
                                    "run_lava feeds data into the first Dense/Conv layer, so "
                                    "export the net without input neurons")
                 types.append(kind)
-                if kind in _COMPUTE_LAYERS:
-                    out_size = int(np.prod(group["shape"][()]))
     except (OSError, KeyError) as e:
         raise TnaError(f"{net_path}: not a netx HDF5 network ({e}); export it with `tna export`")
     compute = [t for t in types if t in _COMPUTE_LAYERS]
@@ -106,7 +113,7 @@ def _inspect_net(net_path: Path) -> _NetInfo:
     if unsupported or not compute:
         raise TnaError(f"{net_path}: layer types {unsupported or types} cannot run on Lava; "
                        "netx runs input, flatten, dense and conv layers")
-    return _NetInfo(num_layers=len(compute), first_type=compute[0], out_size=out_size)
+    return _NetInfo(num_layers=len(compute), first_type=compute[0])
 
 
 def _to_lava_layout(inputs: np.ndarray, info: _NetInfo) -> np.ndarray:
@@ -134,21 +141,21 @@ def _loihi2_available() -> bool:
         return False
 
 
-def _run_config(backend: str):
+def _run_config(backend: str, models: str = "fast"):
     if backend == "loihi2":
         if not _loihi2_available():
             raise TnaError(_LOIHI2_MISSING)
         from lava.magma.core.run_configs import Loihi2HwCfg
 
         return Loihi2HwCfg()
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.conv.process import Conv
+    from tna.deploy.lava_procs import AsyncSimCfg, StockSimCfg
 
-    from tna.deploy.lava_procs import PyFastConvModelFixed
+    if models == "stock":
+        return StockSimCfg()
 
-    # fixed_pt is bit-accurate Loihi arithmetic; netx CUBA has no floating_pt models.
-    return Loihi2SimCfg(select_tag="fixed_pt",
-                        exception_proc_model_map={Conv: PyFastConvModelFixed})
+    # fixed_pt (bit-accurate Loihi arithmetic) with exact faster conv and a v writer, run
+    # asynchronously; netx CUBA has no floating_pt models.
+    return AsyncSimCfg()
 
 
 @contextlib.contextmanager
@@ -179,7 +186,7 @@ def _children_ignore_sigint():
         signal.signal(signal.SIGINT, previous)
 
 
-def _validate(inputs, timesteps, readout, backend, drain_steps):
+def _validate(inputs, timesteps, readout, backend):
     if readout not in _READOUTS:
         raise TnaError(f"readout={readout!r}: use one of {', '.join(_READOUTS)}")
     if backend not in _BACKENDS:
@@ -191,14 +198,13 @@ def _validate(inputs, timesteps, readout, backend, drain_steps):
     if not np.issubdtype(inputs.dtype, np.integer) and not np.array_equal(inputs,
                                                                           np.round(inputs)):
         raise TnaError("inputs must be integers (graded values or 0/1 spikes)")
-    if drain_steps is not None and drain_steps < 0:
-        raise TnaError(f"drain_steps={drain_steps}: must be >= 0")
     return inputs.astype(np.int32)
 
 
 def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
              input_message_bits: int = 0, backend: str = "lava-sim",
-             drain_steps: int | None = None, progress: bool = True) -> LavaResult:
+             drain_steps: int | None = None, progress: bool = True,
+             models: str = "fast") -> LavaResult:
     """Run every sample of `inputs` through the netx network at `net_path` on Lava.
 
     inputs: integers in slayer layout, (N, neurons, T) or (N, C, H, W, T), T = timesteps.
@@ -206,13 +212,20 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
         'none' (spikes only; same cost as 'spike').
     input_message_bits: 0 for binary spike input, e.g. 8 for graded input values.
     backend: 'lava-sim' (CPU, bit-accurate fixed point) or 'loihi2' (needs lava-loihi).
-    drain_steps: extra Lava steps per sample window (default: number of layers, the pipeline
-        delay; fewer cut off the end of the aligned output).
+    drain_steps: extra Lava steps per sample window; default and minimum: the number of
+        Dense/Conv layers (the pipeline delay), so the window holds all T aligned steps.
+    models: 'fast' (default: exact faster conv model, asynchronous execution; see lava_procs)
+        or 'stock' (lava-nc's own fixed_pt models under Loihi2SimCfg, ~10x slower).
     Returns a LavaResult; aligned outputs follow the slayer no-shift timeline.
     """
-    inputs = _validate(inputs, timesteps, readout, backend, drain_steps)
+    if models not in ("fast", "stock"):
+        raise TnaError(f"models={models!r}: use fast or stock")
+    inputs = _validate(inputs, timesteps, readout, backend)
     net_path = Path(net_path)
     info = _inspect_net(net_path)
+    if info.first_type == "conv" and inputs.ndim != 5:
+        raise TnaError(f"{net_path}: the first layer is a conv layer; give inputs as "
+                       f"(N, C, H, W, T), not {inputs.shape}")
     drain = info.num_layers if drain_steps is None else drain_steps
     if drain < info.num_layers:
         raise TnaError(f"drain_steps={drain}: must be >= {info.num_layers} (the number of "
@@ -223,7 +236,7 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
     with tempfile.TemporaryDirectory(prefix="tna-lava-") as tmp:
         raw_spikes, raw_voltage, seconds = _simulate(
             net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
-            Path(tmp))
+            Path(tmp), models=models)
     raw_spikes = raw_spikes.reshape(n, window, -1).transpose(0, 2, 1)
     spike_lag = SPIKE_OFFSET_PER_LAYER * info.num_layers
     voltage = None
@@ -237,16 +250,20 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
 
 
 def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
-              tmp):
+              tmp, models="fast"):
     """Run the concatenated samples; returns raw (steps, out) spikes, v or None, seconds."""
     n, t = lava_inputs.shape[:2]
     steps = n * window
-    in_shape = lava_inputs.shape[2:]
+    in_shape = tuple(lava_inputs.shape[2:])
     # Time-major input: sample k occupies rows k*window .. k*window+t-1, the rest stays zero.
-    data = np.memmap(tmp / "in.dat", dtype=np.int32, mode="w+", shape=(steps, *in_shape))
+    # int16 when it fits: the file is N * window * inputs values (300 MB int32 for 10k images).
+    fits16 = lava_inputs.size == 0 or np.abs(lava_inputs).max() < 2**15
+    in_dtype = "int16" if fits16 else "int32"
+    data = np.memmap(tmp / "in.dat", dtype=in_dtype, mode="w+", shape=(steps, *in_shape))
     data.reshape(n, window, *in_shape)[:, :t] = lava_inputs
     data.flush()
     del data
+    np.memmap(tmp / "progress.dat", dtype=np.int64, mode="w+", shape=(1,)).flush()
 
     started = time.perf_counter()
     with _quiet():
@@ -255,48 +272,95 @@ def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backen
 
         from tna.deploy import lava_procs
 
-        input_shape = tuple(in_shape) if len(in_shape) == 3 else None
         net = netx.hdf5.Network(net_config=str(net_path), reset_interval=window, reset_offset=1,
-                                input_message_bits=input_message_bits, input_shape=input_shape)
+                                input_message_bits=input_message_bits,
+                                input_shape=in_shape if len(in_shape) == 3 else None)
+        clean = False
         try:
             out_shape = net.out.shape
-            source = lava_procs.MemmapSource(shape=tuple(in_shape), path=str(tmp / "in.dat"),
-                                          num_steps=steps, dtype="int32")
+            source = lava_procs.MemmapSource(shape=in_shape, path=str(tmp / "in.dat"),
+                                             num_steps=steps, dtype=in_dtype)
+            _new_file(tmp / "out.dat", (steps, *out_shape))
             sink = lava_procs.MemmapSink(shape=out_shape, path=str(tmp / "out.dat"),
-                                      num_steps=steps)
-            np.memmap(tmp / "out.dat", dtype=np.int32, mode="w+", shape=(steps, *out_shape)).flush()
+                                         num_steps=steps,
+                                         progress_path=str(tmp / "progress.dat"))
             source.s_out.connect(net.inp)
             net.out.connect(sink.a_in)
             if readout == "voltage":
                 neuron = net.layers[-1].neuron
-                probe = lava_procs.MemmapProbe(var=neuron.v, path=str(tmp / "v.dat"),
-                                            num_steps=steps)
-                np.memmap(tmp / "v.dat", dtype=np.int32, mode="w+",
-                          shape=(steps, *neuron.v.shape)).flush()
-            run_cfg = _run_config(backend)
-            bar = _progress_bar(n, progress)
-            try:
-                done = 0
-                while done < steps:
-                    chunk = min(_STEPS_PER_CALL // window * window or window, steps - done)
-                    if done == 0:
-                        with _children_ignore_sigint():
-                            net.create_runtime(run_cfg=run_cfg)
-                    net.run(condition=RunSteps(num_steps=chunk), run_cfg=run_cfg)
-                    done += chunk
-                    bar.update(chunk // window)
-            finally:
-                bar.close()
+                _new_file(tmp / "v.dat", (steps, *neuron.v.shape))
+                neuron.proc_params[lava_procs.V_FILE_KEY] = (str(tmp / "v.dat"), steps,
+                                                             neuron.v.shape)
+            run_cfg = _run_config(backend, models)
+            with _children_ignore_sigint():
+                net.create_runtime(run_cfg=run_cfg)
+            net.run(condition=RunSteps(num_steps=steps, blocking=False))
+            _follow(tmp / "progress.dat", steps, window, progress,
+                    net.runtime._messaging_infrastructure.actors)
+            net.wait()
+            clean = True
         finally:
             try:
-                if net.runtime is not None:
-                    net.stop()
+                _shutdown(net, clean)
             finally:
                 net.net_config.f.close()  # netx keeps the HDF5 file open
     seconds = time.perf_counter() - started
     spikes = _read_output(tmp / "out.dat", steps, out_shape)
     voltage = _read_output(tmp / "v.dat", steps, out_shape) if readout == "voltage" else None
     return spikes, voltage, seconds
+
+
+def _new_file(path, shape):
+    np.memmap(path, dtype=np.int32, mode="w+", shape=shape).flush()
+
+
+def _follow(progress_path, steps, window, enabled, actors):
+    """Show a progress bar over samples until the sink has written the last step.
+
+    Lava's processes stay alive until stopped, so one that exits during the run has failed;
+    the others would then wait for its messages forever.
+    """
+    from tqdm import tqdm
+
+    done = np.memmap(progress_path, dtype=np.int64, mode="r", shape=(1,))
+    # sys.__stderr__: the bar must show although _quiet() captures Lava's output.
+    with tqdm(total=steps // window, unit="sample", desc="lava", disable=not enabled,
+              file=sys.__stderr__) as bar:
+        while int(done[0]) < steps:
+            time.sleep(_POLL_SECONDS)
+            dead = [actor for actor in actors if actor.exitcode is not None]
+            if dead:
+                error = dead[0].exception
+                raise RuntimeError("a Lava process failed: "
+                                   + (error[1] if error else f"exit code {dead[0].exitcode}"))
+            bar.update(int(done[0]) // window - bar.n)
+        bar.update(steps // window - bar.n)
+
+
+def _shutdown(net, clean: bool) -> None:
+    """Stop Lava's runtime; after an error or Ctrl-C, end its OS processes directly.
+
+    Asynchronous models look at a STOP command only after their last step, so `net.stop()`
+    during a run would wait for the whole run; lava-nc has no public way to abort it.
+    """
+    runtime = net.runtime
+    if runtime is None:
+        return
+    if clean:
+        net.stop()
+        return
+    infrastructure = runtime._messaging_infrastructure
+    for actor in infrastructure.actors:
+        if actor.is_alive():
+            actor.terminate()
+    for actor in infrastructure.actors:
+        multiprocessing.Process.join(actor, _KILL_TIMEOUT_SECONDS)
+        if actor.is_alive():
+            actor.kill()
+            multiprocessing.Process.join(actor)
+    infrastructure.smm.shutdown()  # the shared-memory server process
+    runtime._watchdog_manager.stop()
+    runtime._is_started = runtime._is_running = False  # Runtime.__del__ would send STOP
 
 
 def _read_output(path, steps, shape):
@@ -306,10 +370,3 @@ def _read_output(path, steps, shape):
         data = data.transpose(0, 3, 2, 1)
     return data.reshape(steps, -1)
 
-
-def _progress_bar(total, enabled):
-    from tqdm import tqdm
-
-    # sys.__stderr__: the bar must show although _quiet() captures Lava's output.
-    return tqdm(total=total, unit="sample", desc="lava", disable=not enabled,
-                file=os.sys.__stderr__)

@@ -167,7 +167,8 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
         raise TnaError(f"inputs have T = {inputs.shape[-1]} steps but the net was trained with "
                        f"T = {meta.timesteps}")
     job = Job(net_path=str(net_path), model=model, inputs=inputs, readout=readout,
-              input_message_bits=bits, layer_samples=cfg.layer_samples, progress=cfg.progress)
+              input_message_bits=bits, layer_samples=cfg.layer_samples, progress=cfg.progress,
+              lava_models=cfg.lava_models)
     outputs: dict[str, BackendOutput] = {}
     for name in cfg.compare_list if cfg.compare_list else [cfg.backend]:
         _log(f"running {len(inputs)} samples on {name} ...")
