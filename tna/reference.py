@@ -97,7 +97,9 @@ class ReferenceNet(torch.nn.Module):
         _, voltage = last.neuron.dynamics(z)
         spikes = last.neuron.spike(voltage)
         counts.append(spikes.flatten(1).double().sum(1))
-        v_int = torch.round(voltage * STATE_SCALE)
+        # Lava's v is read after the step, when a neuron that spiked has been reset to 0;
+        # slayer returns v before the reset.
+        v_int = torch.round(voltage * STATE_SCALE).masked_fill(spikes != 0, 0.0)
         logits = v_int.sum(-1) if self.readout == "voltage" else spikes.sum(-1)
         return ReferenceOutput(spikes=spikes, voltage=v_int, layer_counts=counts,
                                logits=logits)

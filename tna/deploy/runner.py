@@ -169,11 +169,15 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     job = Job(net_path=str(net_path), model=model, inputs=inputs, readout=readout,
               input_message_bits=bits, layer_samples=cfg.layer_samples, progress=cfg.progress,
               lava_models=cfg.lava_models)
-    outputs: dict[str, BackendOutput] = {}
-    for name in cfg.compare_list if cfg.compare_list else [cfg.backend]:
+    names = cfg.compare_list
+    # Lava forks its processes: run it before torch has started thread pools in this process
+    # (forking a process with live OpenMP/BLAS threads can hang the children).
+    order = sorted(names, key=lambda n: n not in ("lava-sim", "loihi2"))
+    done: dict[str, BackendOutput] = {}
+    for name in order:
         _log(f"running {len(inputs)} samples on {name} ...")
-        outputs[name] = BACKENDS[name](job)
-    names = list(outputs)
+        done[name] = BACKENDS[name](job)
+    outputs = {name: done[name] for name in names}
     parity = [compare(outputs[names[0]], outputs[b], labels) for b in names[1:]]
     accuracy = {}
     if labels is not None:

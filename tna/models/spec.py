@@ -3,7 +3,7 @@
 Tokens, separated by '-':
   `<C>c<k>[s<s>][p<p>]`  CUBA conv block: C output channels, k×k kernel, stride s (1), padding p (k//2)
   `ap<k>`                 average pool k×k (stride k): a CUBA pool block with weights 1/k²
-  `<N>`                   CUBA dense block with N neurons (a flatten is inserted after the last conv;
+  `<N>` or `<N>fc`        CUBA dense block with N neurons (a flatten is inserted after the last conv;
                           a net that starts dense is fed flattened input)
   `out`                   dense output block with one neuron per class (also: a final plain number)
 Case is ignored, so the paper's `128C3-256C3-AP2-...-Out` reads as written.
@@ -26,6 +26,7 @@ PRESETS = {
 
 _CONV = re.compile(r"^(\d+)c(\d+)(?:s(\d+))?(?:p(\d+))?$")
 _POOL = re.compile(r"^ap(\d+)$")
+_FC = re.compile(r"^\d+fc$")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def parse_arch(arch: str, in_shape: tuple, num_classes: int) -> list[LayerSpec]:
     """Expand a preset or spec string into layers with their shapes; TnaError when it is bad."""
     text = PRESETS.get(arch, arch)
     tokens = [t.strip().lower() for t in text.split("-") if t.strip()]
+    tokens = [t[:-2] if _FC.match(t) else t for t in tokens]   # the paper writes 1024FC
     if not tokens:
         raise TnaError(f"--arch {arch!r} is empty; use a preset ({', '.join(PRESETS)}) "
                        f"or a spec like 16c3-32c3s2-256-10")
@@ -87,14 +89,14 @@ def parse_arch(arch: str, in_shape: tuple, num_classes: int) -> list[LayerSpec]:
     layers: list[LayerSpec] = []
     for i, tok in enumerate(tokens):
         last = i == len(tokens) - 1
-        if tok == "out" or (last and tok.isdigit()):
+        if tok == "out" and not last:
+            raise TnaError(f"--arch {arch!r}: 'out' must be the last layer")
+        if last and (tok == "out" or tok.isdigit()):
             n = num_classes if tok == "out" else int(tok)
             if n != num_classes:
                 raise TnaError(f"--arch {arch!r} ends in {n} outputs but the data set has "
                                f"{num_classes} classes; end it with 'out' or {num_classes}")
             tok = str(n)
-        elif tok == "out":
-            raise TnaError(f"--arch {arch!r}: 'out' must be the last layer")
         if m := _CONV.match(tok):
             if len(shape) != 3:
                 raise TnaError(f"--arch {arch!r}: conv '{tok}' after a dense layer; "

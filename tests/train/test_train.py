@@ -1,0 +1,150 @@
+"""Real (short) training runs on scikit-learn digits: learning, run folder, resume, methods."""
+import json
+
+import pytest
+import torch
+import yaml
+
+from tna import checkpoint as ckpt
+from tna.config import from_dict
+from tna.errors import TnaError
+from tna.train import TrainConfig, train
+
+# Small and quick: a tiny MLP on digits without augmentation.
+TINY = dict(dataset="digits", arch="16-8-out", augment=False, batch_size=32, limit=96,
+            eval_batch_size=500, progress=False)
+
+
+def tiny(tmp_path, name, **kw) -> TrainConfig:
+    return TrainConfig(**{**TINY, "epochs": 1, "ternary_after": 0, "out": str(tmp_path / name),
+                          **kw})
+
+
+def read_metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_short_tna_ternary_run_learns_and_writes_its_run_folder(tmp_path):
+    cfg = TrainConfig(dataset="digits", arch="32-32-out", method="tna", weights="ternary",
+                      epochs=3, ternary_after=1, batch_size=32, lr=0.01, dropout=0.0,
+                      augment=False, progress=False, out=str(tmp_path / "run"))
+    best = train(cfg)
+    run = tmp_path / "run"
+    assert best == run / "best.pt"
+    for name in ("checkpoint.pt", "best.pt", "metrics.jsonl", "curves.png", "config.yaml",
+                 "result.json"):
+        assert (run / name).is_file(), name
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+    result = json.loads((run / "result.json").read_text())
+    # digits has 10 classes: chance is 10 %
+    assert result["test_acc"] > 60.0, result
+    assert result["method"] == "tna" and result["weights"] == "ternary"
+
+    rows = read_metrics(run)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        for key in ("loss", "ce_base", "ce_twin", "mse", "train_acc", "twin_train_acc",
+                    "val_acc", "twin_val_acc", "lr", "seconds", "compressed"):
+            assert key in r, key
+        # the epoch means are linear in the batch terms: Eq. 5 holds for them too
+        assert r["loss"] == pytest.approx(r["ce_base"] + r["ce_twin"] + cfg.alpha * r["mse"],
+                                          rel=1e-6)
+        assert r["seconds"] > 0 and 0 <= r["val_acc"] <= 100
+    assert [r["compressed"] for r in rows] == [False, True, True]
+    assert [r["lr"] for r in rows] == pytest.approx([0.01, 0.01 * 0.928, 0.01 * 0.928 ** 2])
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert from_dict(TrainConfig, yaml.safe_load((run / "config.yaml").read_text())) == cfg
+
+    # best.pt comes from a ternary epoch and rebuilds as a ternary model
+    model, state = ckpt.load_model(best)
+    assert state["compression"]["mode"] == "ternary" and state["epoch"] >= 2
+    assert result["best_epoch"] == state["epoch"]
+    from tna.quant import compression_of, effective_weight
+    hidden = model.synapse_blocks[1]
+    assert compression_of(hidden) == "ternary"
+    assert set(torch.unique(effective_weight(hidden)).tolist()) <= {-1.0, 0.0, 1.0}
+    assert state["twin"] is not None and state["config"] == cfg.to_dict()
+
+
+def test_resume_reaches_the_same_weights(tmp_path):
+    # Interrupted after epoch 2 of 3 (compression switched on after epoch 1; dropout on, so
+    # the saved RNG state matters) and resumed: bit-identical to the uninterrupted run.
+    common = dict(TINY, method="tna", weights="ternary", ternary_after=1, dropout=0.2)
+    full = TrainConfig(**common, epochs=3, out=str(tmp_path / "full"))
+    part = TrainConfig(**common, epochs=2, out=str(tmp_path / "part"))
+    train(full)
+    train(part)
+    train(TrainConfig(**common, epochs=3, out=str(tmp_path / "part"), resume=True))
+    a = ckpt.load(tmp_path / "full" / "checkpoint.pt")
+    b = ckpt.load(tmp_path / "part" / "checkpoint.pt")
+    assert a["epoch"] == b["epoch"] == 3
+    for net in ("model", "twin"):
+        assert a[net].keys() == b[net].keys()
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), f"{net}.{k}"
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    for k in sa:
+        for name in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(sa[k][name], sb[k][name])
+    strip = [{k: v for k, v in r.items() if "seconds" not in k and k != "samples_per_s"}
+             for r in read_metrics(tmp_path / "full")]
+    strip_b = [{k: v for k, v in r.items() if "seconds" not in k and k != "samples_per_s"}
+               for r in read_metrics(tmp_path / "part")]
+    assert strip == strip_b
+
+
+def test_existing_run_needs_resume_and_same_settings(tmp_path):
+    cfg = tiny(tmp_path, "r", method="single", weights="fp")
+    train(cfg)
+    with pytest.raises(TnaError, match="--resume"):
+        train(cfg)
+    with pytest.raises(TnaError, match="lr differ"):
+        train(TrainConfig(**{**cfg.to_dict(), "lr": 0.5, "resume": True, "epochs": 2}))
+    with pytest.raises(TnaError, match="does not exist"):
+        train(tiny(tmp_path, "nothing-here", resume=True))
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """A one-epoch single fp run whose best.pt teaches the kd runs."""
+    out = tmp_path_factory.mktemp("teacher")
+    return train(TrainConfig(**{**TINY, "method": "single", "weights": "fp", "epochs": 1,
+                                "out": str(out / "run")}))
+
+
+@pytest.mark.parametrize("kw,has,lacks", [
+    (dict(method="single", weights="fp"), {"ce_base"}, {"ce_twin", "mse", "twin_val_acc"}),
+    (dict(method="single", weights="binary"), {"ce_base"}, {"ce_twin"}),
+    (dict(method="tna", weights="fp"), {"ce_base", "ce_twin", "mse", "twin_val_acc"}, set()),
+    (dict(method="kd", weights="ternary"), {"mse"}, {"ce_base", "ce_twin"}),
+    (dict(method="kd-ce", weights="fp"), {"ce_base", "mse"}, {"ce_twin"}),
+], ids=["single-fp", "single-binary", "tna-fp", "kd-ternary", "kd-ce-fp"])
+def test_methods_and_weight_modes_one_epoch(tmp_path, teacher, kw, has, lacks):
+    if kw["method"] in ("kd", "kd-ce"):
+        kw = dict(kw, teacher=str(teacher.parent))     # a run folder means its best.pt
+    best = train(tiny(tmp_path, "run", **kw))
+    (row,) = read_metrics(best.parent)
+    assert has <= set(row) and not (lacks & set(row)), row
+    assert torch.isfinite(torch.tensor(row["loss"]))
+    model, state = ckpt.load_model(best)
+    from tna.quant import compression_of
+    modes = [compression_of(b) for b in model.synapse_blocks]
+    expect = "8bit" if kw["weights"] == "fp" else kw["weights"]
+    assert modes == ["8bit", expect, "8bit"]
+    assert (state["twin"] is not None) == (kw["method"] == "tna")
+
+
+def test_teacher_must_match_the_data(tmp_path, teacher):
+    cfg = tiny(tmp_path, "kd", method="kd", teacher=str(teacher), dataset="npz:" + str(
+        _npz_with_classes(tmp_path, 3)))
+    with pytest.raises(TnaError, match="teacher"):
+        train(cfg)
+
+
+def _npz_with_classes(tmp_path, k):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y=np.arange(40) % k)
+    return path
