@@ -1,12 +1,60 @@
 """Atomic file writes: write to a temporary name in the same folder, fsync, then rename.
 
 A reader (or a process killed with -9 half-way) sees either the previous complete file or the
-new complete file, never a partial one.
+new complete file, never a partial one. The temporary file is `.NAME.PID.RANDOM.tmp` next to
+NAME; readers never open such names. A writer killed with -9 leaves its temporary file behind:
+the next atomic write of NAME removes the ones whose writing process no longer runs.
 """
 import contextlib
 import os
-import tempfile
+import re
+import secrets
 from pathlib import Path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:    # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(folder, name: str | None = None) -> list:
+    """Delete temporary files `.NAME.PID.RANDOM.tmp` in `folder` whose process PID has exited.
+
+    `name` limits it to the temporaries of one file (default: of every file). Only names of
+    exactly that pattern are touched, never those of a running process (it may be writing
+    them now). Returns the paths removed.
+    """
+    folder = Path(folder)
+    stem = re.escape(name) if name is not None else r".+"
+    pattern = re.compile(rf"\.{stem}\.(\d+)\.[0-9a-f]{{8}}\.tmp")
+    removed = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry)
+        if m and int(m[1]) != os.getpid() and not _pid_alive(int(m[1])):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(folder / entry)
+                removed.append(folder / entry)
+    return removed
+
+
+def _create_temp(path: Path) -> Path:
+    """A new empty file `.NAME.PID.RANDOM.tmp`, created with the umask's permissions."""
+    while True:
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:   # 2**32 names per process: a clash is rare, try another
+            continue
 
 
 @contextlib.contextmanager
@@ -14,10 +62,10 @@ def atomic_path(path):
     """Yield a temporary path next to `path`; on success it replaces `path` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    remove_stale_temps(path.parent, path.name)
+    tmp = _create_temp(path)
     try:
-        yield Path(tmp)
+        yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -25,6 +73,12 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    with contextlib.suppress(OSError):     # make the rename itself durable (power loss)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_text(path, text: str) -> None:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 
 import torch
@@ -46,6 +47,12 @@ def load(path) -> dict:
     path = resolve(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message advises weights_only=False, i.e. running the file's code: never.
+        detail = str(e).rpartition("WeightsUnpickler error: ")[2].splitlines()[0][:100]
+        raise TnaError(f"{path}: refused to load, it holds more than plain tensors ({detail}); "
+                       f"tna never runs code from a checkpoint, use a checkpoint.pt or best.pt "
+                       f"written by `tna train`") from None
     except Exception as e:   # torch raises many types for corrupt or unsafe files
         msg = str(e).splitlines()[0][:150] if str(e) else type(e).__name__
         raise TnaError(f"{path}: not a readable tna checkpoint ({msg}); use a checkpoint.pt or "

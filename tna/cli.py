@@ -147,7 +147,8 @@ from tna.deploy.config import RunConfig  # noqa: E402
 def run(net, config_file, **flags):
     """Run a netx file on a backend and check parity with the PyTorch reference.
 
-    Exit code 0 when parity holds within --tolerance, 1 when it does not, 2 on bad input.
+    Exit code 0 when parity holds within --tolerance, 1 when it does not, 2 on bad input
+    (including a net that `tna validate` finds problems in: the run cannot start).
 
     \b
     Examples:
@@ -230,8 +231,13 @@ def main(argv=None) -> None:
         cli.main(args=args, prog_name="tna", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except click.exceptions.Abort as e:
+        # click turns Ctrl-C (KeyboardInterrupt) into Abort after printing a blank line that
+        # ends the terminal's "^C".
+        interrupted = isinstance(e.__cause__, KeyboardInterrupt)
+        if debug and interrupted:
+            raise
+        click.echo("interrupted" if interrupted else "aborted", err=True)
         sys.exit(130)
     except click.UsageError as e:
         if debug:

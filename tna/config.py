@@ -6,6 +6,7 @@ Keys may be written with dashes (as CLI flags) or underscores.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -39,7 +40,8 @@ def from_dict(cls, d: dict, where: str = "config"):
     for key, value in d.items():
         name = str(key).replace("-", "_")
         if name not in fields:
-            close = [k for k in fields if k.split("_")[0] == name.split("_")[0]]
+            close = difflib.get_close_matches(name, fields, n=1) or \
+                [k for k in fields if k.split("_")[0] == name.split("_")[0]]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise TnaError(f"{where}: unknown key {key!r}{hint}; known keys: "
                            f"{', '.join(sorted(fields))}")

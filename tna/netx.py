@@ -119,7 +119,17 @@ class Metadata:
         unknown = sorted(set(d) - known)
         if unknown:
             raise TnaError(f"{where}: unknown metadata keys {unknown}; export again with this tna")
-        return cls(**d)
+        from tna.config import from_dict
+        meta = from_dict(cls, d, where=where)            # names values of the wrong type
+        for key, kind in (("input_shape", int), ("ternary_layers", int), ("class_names", str)):
+            values = getattr(meta, key)
+            if not all(isinstance(v, kind) and not isinstance(v, bool) for v in values):
+                raise TnaError(f"{where}: {key} = {values!r} should hold only {kind.__name__} "
+                               f"values; export the net again")
+        if any(v < 1 for v in meta.input_shape):
+            raise TnaError(f"{where}: input_shape = {meta.input_shape} has sizes below 1; "
+                           f"export the net again")
+        return meta
 
 
 @dataclass
@@ -167,13 +177,20 @@ def _read_common(g, where, layer_type) -> Layer:
     if "weight" in g:
         if not isinstance(g["weight"], type(g["shape"])):     # a group: complex weights
             raise TnaError(f"{where}/weight: complex (real/imag) weights are not supported")
-        layer.weight = np.asarray(g["weight"][()])
+        layer.weight = _numeric(g["weight"][()], f"{where}/weight")
     if "neuron" in g:
         layer.neuron = _read_neuron(g["neuron"], where)
     for name in ("bias", "delay"):
         if name in g:
-            setattr(layer, name, np.asarray(g[name][()]))
+            setattr(layer, name, _numeric(g[name][()], f"{where}/{name}"))
     return layer
+
+
+def _numeric(x, where) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":
+        raise TnaError(f"{where}: holds {a.dtype} values, not numbers; re-export the net")
+    return a
 
 
 def _read_dense(g, where) -> Layer:
@@ -199,6 +216,8 @@ def _read_conv(g, where) -> Layer:
 
 def _pair(x) -> tuple:
     t = _tuple(x)
+    if not t:
+        raise ValueError("an empty array where a pair of sizes belongs")
     return t * 2 if len(t) == 1 else t[:2]
 
 
@@ -225,6 +244,11 @@ _READERS: dict[str, Callable] = {
 }
 
 
+# What h5py and numpy raise on damaged files or fields of the wrong kind (e.g. int(inf)).
+_DAMAGED = (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError, OverflowError,
+            AttributeError)
+
+
 def read_net(path) -> NetxModel:
     """Read a netx HDF5 file into a `NetxModel`; raise TnaError naming the file and the problem."""
     import h5py
@@ -241,7 +265,7 @@ def read_net(path) -> NetxModel:
             return _read_open(f, str(path))
     except TnaError:
         raise
-    except (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError) as e:
+    except _DAMAGED as e:
         raise TnaError(f"{path}: malformed netx file ({_short(e)}); export it again") from None
 
 
@@ -258,9 +282,12 @@ def _read_open(f, where) -> NetxModel:
         if "type" not in g or "shape" not in g:
             missing = "type" if "type" not in g else "shape"
             raise TnaError(f"{lw}: missing field {missing!r}; the file is incomplete, re-export it")
-        layer_type = _decode(g["type"][()])
-        reader = _READERS.get(layer_type, _read_plain(layer_type))
-        layers.append(reader(g, lw))
+        try:
+            layer_type = _decode(g["type"][()])
+            reader = _READERS.get(layer_type, _read_plain(layer_type))
+            layers.append(reader(g, lw))
+        except _DAMAGED as e:
+            raise TnaError(f"{lw}: malformed field ({_short(e)}); re-export the net") from None
     meta = None
     if "tna" in f:
         meta = _read_meta(f["tna"], where)
@@ -364,7 +391,7 @@ def validate(model: NetxModel, input_shape: tuple | None = None) -> list[str]:
         problems += _check_weights(layer, where)
         problems += _check_neuron(layer, where)
         shape, chain = _chain_shape(layer, shape, where)
-        problems += chain
+        problems += [f"{p}; the layers do not chain, re-export the net" for p in chain]
     return problems
 
 
@@ -376,15 +403,17 @@ def _check_weights(layer: Layer, where: str) -> list[str]:
             continue
         w = np.asarray(w, dtype=np.float64)
         if not np.all(np.isfinite(w)):
-            out.append(f"{where}: {name} holds NaN or Inf")
+            out.append(f"{where}: {name} holds NaN or Inf; re-export from a checkpoint with "
+                       f"finite weights")
             continue
         if np.any(w != np.round(w)):
             bad = w[w != np.round(w)].reshape(-1)[0]
             out.append(f"{where}: {name} holds non-integer values (e.g. {bad:g}); netx truncates "
                        f"them silently, so quantise to integers before export")
-        if name == "weight" and (w.min() < WEIGHT_MIN or w.max() > WEIGHT_MAX):
+        if name == "weight" and w.size and (w.min() < WEIGHT_MIN or w.max() > WEIGHT_MAX):
             out.append(f"{where}: weight outside the 8-bit range [{WEIGHT_MIN}, {WEIGHT_MAX}] "
-                       f"(min {w.min():g}, max {w.max():g})")
+                       f"(min {w.min():g}, max {w.max():g}); quantise weights to 8 bits "
+                       f"(lava-dl quantize_8bit) before export")
     if layer.delay is not None:
         d = np.asarray(layer.delay, dtype=np.float64)
         if not np.all(np.isfinite(d)) or np.any(d < 0) or np.any(d != np.round(d)):
@@ -403,10 +432,12 @@ def _check_neuron(layer: Layer, where: str) -> list[str]:
         out.append(f"{where}: neuron type '{n.type}' is not CUBA")
     for name, val in (("iDecay", n.i_decay), ("vDecay", n.v_decay)):
         if not 0 <= val <= P_SCALE:
-            out.append(f"{where}: neuron/{name} = {val} outside [0, {P_SCALE}]")
+            out.append(f"{where}: neuron/{name} = {val} outside [0, {P_SCALE}]; a decay is a "
+                       f"fraction in [0, 1] times {P_SCALE}, re-export with one")
     if not 0 <= n.vth_mant <= VTH_MANT_MAX:
         out.append(f"{where}: neuron/vThMant = {n.vth_mant} does not fit Loihi's 17-bit "
-                   f"threshold mantissa [0, {VTH_MANT_MAX}]")
+                   f"threshold mantissa [0, {VTH_MANT_MAX}]; re-export with a threshold in "
+                   f"[0, {VTH_MANT_MAX / W_SCALE:.2f}] (vThMant = threshold * {W_SCALE})")
     return out
 
 
@@ -443,6 +474,10 @@ def _chain_shape(layer: Layer, shape, where) -> tuple:
             return tuple(layer.shape), out + [f"{where}: groups must be ≥ 1"]
         if len(layer.shape) != 3:
             return tuple(layer.shape), out + [f"{where}: conv shape must be (C, H, W), got {layer.shape}"]
+        if min(layer.stride + layer.dilation) < 1 or min(layer.padding) < 0:
+            return tuple(layer.shape), out + [f"{where}: stride {layer.stride} and dilation "
+                                              f"{layer.dilation} must be ≥ 1, padding "
+                                              f"{layer.padding} ≥ 0"]
         if shape is not None:
             if len(shape) != 3:
                 out.append(f"{where}: conv needs (C, H, W) input, the previous layer gives {shape}")

@@ -63,7 +63,8 @@ class ReferenceNet(torch.nn.Module):
 
     def __init__(self, model: NetxModel, readout: str = "voltage"):
         super().__init__()
-        import lava.lib.dl.slayer as slayer
+        from tna.models.snn import _slayer
+        slayer = _slayer()
 
         blocks = []
         for i, layer in enumerate(model.layers):

@@ -174,16 +174,25 @@ def _quiet():
 
 @contextlib.contextmanager
 def _children_ignore_sigint():
-    """Processes forked inside this block ignore SIGINT; the parent's handler is restored after.
+    """Processes forked inside this block ignore SIGINT; a Ctrl-C meanwhile is not lost.
 
     A terminal's Ctrl-C goes to the whole process group: Lava's children must not die on it
-    half-way through a step, or `net.stop()` in the parent could wait forever for them.
+    half-way through a step, or `net.stop()` in the parent could wait forever for them. The
+    children inherit a handler that only takes note (in their own memory); the parent re-raises
+    a Ctrl-C that arrived while it was forking, once its handler is back.
     """
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    caught = []
+
+    def note(signum, frame):
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGINT, note)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _validate(inputs, timesteps, readout, backend):

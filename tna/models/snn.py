@@ -22,8 +22,16 @@ NON_SPIKING_THRESHOLD = NON_SPIKING_VTH_MANT / W_SCALE   # slayer units
 
 
 def _slayer():
-    import lava.lib.dl.slayer as slayer   # heavy (torchvision, opencv): import lazily
-    return slayer
+    """lava-dl slayer, imported lazily (it pulls torchvision and opencv) and quietly: its import
+    prints a Prophesee warning on stdout and a CUDA note on stderr, which would pollute our
+    output (e.g. `NET=$(tna export ...)`) and our one-line errors."""
+    import sys
+    if "lava.lib.dl.slayer" not in sys.modules:
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            import lava.lib.dl.slayer  # noqa: F401
+    return sys.modules["lava.lib.dl.slayer"]
 
 
 def quantize_8bit(w: torch.Tensor, descale: bool = False) -> torch.Tensor:

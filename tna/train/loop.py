@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from tna import checkpoint as ckpt
-from tna.atomic import atomic_path, write_text
+from tna.atomic import atomic_path, remove_stale_temps, write_text
 from tna.errors import TnaError
 from tna.train.config import TrainConfig
 
@@ -100,6 +100,8 @@ class _Run:
         self.out = Path(cfg.out)
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise TnaError("--device cuda: no CUDA device is visible; use --device cpu")
+        if cfg.method in ("kd", "kd-ce"):
+            ckpt.load(cfg.teacher)     # a bad teacher file fails now, not after data and models
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
@@ -228,9 +230,12 @@ class _Run:
         if is_best:
             self.best_val = score
         state = self.state()
-        ckpt.save(state, self.out / "checkpoint.pt")
+        # best.pt first: a run killed between the two writes resumes from the previous
+        # checkpoint.pt, redoes this epoch and writes best.pt again. The other order could leave
+        # a checkpoint whose best_val claims a best.pt that was never written.
         if is_best:
             ckpt.save(state, self.out / "best.pt")
+        ckpt.save(state, self.out / "checkpoint.pt")
         with atomic_path(self.out / "metrics.jsonl") as tmp:
             tmp.write_text("".join(json.dumps(m) + "\n" for m in self.metrics))
         plot_curves(self.metrics, self.out / "curves.png")
@@ -285,10 +290,12 @@ def train(cfg: TrainConfig) -> Path:
         raise TnaError(f"{out} already holds a run; pass --resume to continue it or choose "
                        f"another --out")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)          # temporaries of a run killed with -9 mid-write
     write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     x0, _ = next(run.data.train.batches(0))
-    rates = run.model.layer_activity(x0[:64].to(run.device))
+    with torch.random.fork_rng(devices=[]):   # dropout here must not shift a resumed run's RNG
+        rates = run.model.layer_activity(x0[:64].to(run.device))
     _log(f"data: {run.data.source} train {run.data.train.num_samples} "
          f"val {run.data.val.num_samples if run.data.val else 0} test {run.data.test.num_samples}"
          f" | model {run.spec.arch} | method {cfg.method} weights {cfg.weights}")
