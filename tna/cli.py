@@ -209,7 +209,7 @@ def validate(net):
 @cli.command()
 @click.option("--out", default="runs/demo", help="Folder for the run, the .net and the report.")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: by data set).")
-@click.option("--lava-samples", type=int, default=200, help="Test samples run on lava-sim.")
+@click.option("--lava-samples", type=int, default=100, help="Test samples run on lava-sim.")
 def demo(out, epochs, lava_samples):
     """Train briefly, export ternary, check the full test set on the emulator and a sample
     on lava-sim. Uses Fashion-MNIST when installed, else scikit-learn digits.

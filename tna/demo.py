@@ -26,9 +26,12 @@ def demo_train_config(out: Path, epochs: int | None):
     from tna.train.config import TrainConfig
     if (FMNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
         e = epochs or 2
+        # 12k images x 2 epochs is ~94 optimiser steps: there lr 1e-3 beat 5e-3
+        # (measured 74.9% vs 72.0% validation, single net, 2 epochs).
         return TrainConfig(dataset="fashion-mnist", arch="conv-small", epochs=e,
                            ternary_after=max(e // 2, 1) if e > 1 else 0,
-                           train_limit=12000, augment=False, out=str(out / "train"))
+                           train_limit=12000, augment=False, lr=0.001,
+                           out=str(out / "train"))
     _log(f"note: Fashion-MNIST is not installed ({FMNIST_DIR}); using scikit-learn digits. "
          f"`apt-get install dataset-fashion-mnist` gives the full demo.")
     e = epochs or 8
@@ -37,7 +40,7 @@ def demo_train_config(out: Path, epochs: int | None):
                        augment=False, out=str(out / "train"))
 
 
-def demo(out="runs/demo", epochs: int | None = None, lava_samples: int = 200) -> bool:
+def demo(out="runs/demo", epochs: int | None = None, lava_samples: int = 100) -> bool:
     from tna.deploy import RunConfig, run
     from tna.export import ExportConfig, export
     from tna.train import train
