@@ -19,6 +19,11 @@ def prepare_lava_import() -> None:
 
     if "lava.magma.runtime.message_infrastructure.multiprocessing" in sys.modules:
         return
+    # lava-dl's modules import torch.utils.cpp_extension, which prints a CUDA note on stderr.
+    import contextlib
+    import io
+    with contextlib.redirect_stderr(io.StringIO()):
+        import torch.utils.cpp_extension  # noqa: F401
     if mp.get_start_method(allow_none=True) != "fork":
         mp.set_start_method("fork", force=True)
     with mock.patch.object(mp, "set_start_method", lambda *a, **k: None):
