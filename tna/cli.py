@@ -96,7 +96,7 @@ def cli(ctx, debug):
 from tna.train.config import TrainConfig  # noqa: E402  (light: no torch import)
 
 
-@cli.command()
+@cli.command(epilog="\b\nExample:\n  tna train --dataset digits --arch mlp --epochs 6 --ternary-after 3 --out runs/digits")
 @_config_option
 @config_options(TrainConfig)
 def train(config_file, **flags):
@@ -104,10 +104,6 @@ def train(config_file, **flags):
 
     The run folder holds checkpoint.pt (latest), best.pt, metrics.jsonl, curves.png,
     config.yaml and result.json (test accuracy of the best epoch).
-
-    \b
-    Example:
-      tna train --dataset digits --arch mlp --epochs 6 --ternary-after 3 --out runs/digits
     """
     from tna.train import train as run_train
     cfg = build_config(TrainConfig, config_file, flags, "train")
@@ -119,17 +115,12 @@ def train(config_file, **flags):
 from tna.export.config import ExportConfig  # noqa: E402
 
 
-@cli.command()
+@cli.command(epilog="\b\nExample:\n  tna export runs/digits --out digits.net\n  tna export runs/fp-run/best.pt --ternary --out t.net   # ternarise after training")
 @click.argument("checkpoint", type=click.Path())
 @_config_option
 @config_options(ExportConfig)
 def export(checkpoint, config_file, **flags):
     """Export a run's base network (best.pt) as a Lava netx HDF5 file.
-
-    \b
-    Example:
-      tna export runs/digits --out digits.net
-      tna export runs/fp-run/best.pt --ternary --out t.net   # ternarise after training
     """
     from tna.export import export as run_export
     cfg = build_config(ExportConfig, config_file, flags, "export")
@@ -140,7 +131,7 @@ def export(checkpoint, config_file, **flags):
 from tna.deploy.config import RunConfig  # noqa: E402
 
 
-@cli.command()
+@cli.command(epilog="\b\nExamples:\n  tna run digits.net --backend lava-sim --limit 100 --report parity.json\n  tna run digits.net --backend emulator --compare reference,emulator\n  tna run any.net --input spikes.npy --save-output out.npy")
 @click.argument("net", type=click.Path())
 @_config_option
 @config_options(RunConfig)
@@ -149,12 +140,6 @@ def run(net, config_file, **flags):
 
     Exit code 0 when parity holds within --tolerance, 1 when it does not, 2 on bad input
     (including a net that `tna validate` finds problems in: the run cannot start).
-
-    \b
-    Examples:
-      tna run digits.net --backend lava-sim --limit 100 --report parity.json
-      tna run digits.net --backend emulator --compare reference,emulator
-      tna run any.net --input spikes.npy --save-output out.npy
     """
     from tna.deploy import run as run_net
     cfg = build_config(RunConfig, config_file, flags, "run")
@@ -164,7 +149,7 @@ def run(net, config_file, **flags):
 
 
 # --------------------------------------------------------------------------- inspect / validate
-@cli.command()
+@cli.command(epilog="\b\nExample:\n  tna inspect digits.net --measure --limit 100")
 @click.argument("net", type=click.Path())
 @click.option("--dataset", default=None, help="Also measure spikes and synaptic ops per "
               "inference on this data set (default: the file's).")
@@ -172,27 +157,18 @@ def run(net, config_file, **flags):
 @click.option("--limit", type=int, default=200, help="Samples for --measure.")
 @click.option("--data-dir", default=None, help="Data folder for --measure.")
 def inspect(net, dataset, measure, limit, data_dir):
-    """Per-layer neurons, synapses, weight bits and memory of a netx file.
-
-    \b
-    Example:
-      tna inspect digits.net --measure --limit 100
-    """
+    """Per-layer neurons, synapses, weight bits and memory of a netx file."""
     from tna.deploy.inspect import inspect_net
     click.echo(inspect_net(net, dataset=dataset, measure=measure or dataset is not None,
                            limit=limit, data_dir=data_dir))
 
 
-@cli.command()
+@cli.command(epilog="\b\nExample:\n  tna validate digits.net")
 @click.argument("net", type=click.Path())
 def validate(net):
     """Check a netx file against what netx and Loihi 2 accept; name every problem.
 
     Exit code 0 when valid, 1 when problems were found, 2 when the file cannot be read.
-
-    \b
-    Example:
-      tna validate digits.net
     """
     from tna import netx
     model = netx.read_net(net)
@@ -206,17 +182,13 @@ def validate(net):
 
 
 # --------------------------------------------------------------------------- demo
-@cli.command()
+@cli.command(epilog="\b\nExample:\n  tna demo --out runs/demo")
 @click.option("--out", default="runs/demo", help="Folder for the run, the .net and the report.")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: by data set).")
 @click.option("--lava-samples", type=int, default=100, help="Test samples run on lava-sim.")
 def demo(out, epochs, lava_samples):
     """Train briefly, export ternary, check the full test set on the emulator and a sample
     on lava-sim. Uses Fashion-MNIST when installed, else scikit-learn digits.
-
-    \b
-    Example:
-      tna demo --out runs/demo
     """
     from tna.demo import demo as run_demo
     ok = run_demo(out, epochs=epochs, lava_samples=lava_samples)
