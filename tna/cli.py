@@ -96,7 +96,10 @@ def cli(ctx, debug):
 from tna.train.config import TrainConfig  # noqa: E402  (light: no torch import)
 
 
-@cli.command(epilog="\b\nExample:\n  tna train --dataset digits --arch mlp --epochs 6 --ternary-after 3 --out runs/digits")
+@cli.command(epilog="\n".join([
+    "\b",
+    "Example:",
+    "  tna train --dataset digits --arch mlp --epochs 6 --ternary-after 3 --out runs/digits"]))
 @_config_option
 @config_options(TrainConfig)
 def train(config_file, **flags):
@@ -115,7 +118,11 @@ def train(config_file, **flags):
 from tna.export.config import ExportConfig  # noqa: E402
 
 
-@cli.command(epilog="\b\nExample:\n  tna export runs/digits --out digits.net\n  tna export runs/fp-run/best.pt --ternary --out t.net   # ternarise after training")
+@cli.command(epilog="\n".join([
+    "\b",
+    "Example:",
+    "  tna export runs/digits --out digits.net",
+    "  tna export runs/fp-run/best.pt --ternary --out t.net   # ternarise after training"]))
 @click.argument("checkpoint", type=click.Path())
 @_config_option
 @config_options(ExportConfig)
@@ -131,7 +138,12 @@ def export(checkpoint, config_file, **flags):
 from tna.deploy.config import RunConfig  # noqa: E402
 
 
-@cli.command(epilog="\b\nExamples:\n  tna run digits.net --backend lava-sim --limit 100 --report parity.json\n  tna run digits.net --backend emulator --compare reference,emulator\n  tna run any.net --input spikes.npy --save-output out.npy")
+@cli.command(epilog="\n".join([
+    "\b",
+    "Examples:",
+    "  tna run digits.net --backend lava-sim --limit 100 --report parity.json",
+    "  tna run digits.net --backend emulator --compare reference,emulator",
+    "  tna run any.net --input spikes.npy --save-output out.npy"]))
 @click.argument("net", type=click.Path())
 @_config_option
 @config_options(RunConfig)
@@ -149,7 +161,10 @@ def run(net, config_file, **flags):
 
 
 # --------------------------------------------------------------------------- inspect / validate
-@cli.command(epilog="\b\nExample:\n  tna inspect digits.net --measure --limit 100")
+@cli.command(epilog="\n".join([
+    "\b",
+    "Example:",
+    "  tna inspect digits.net --measure --limit 100"]))
 @click.argument("net", type=click.Path())
 @click.option("--dataset", default=None, help="Also measure spikes and synaptic ops per "
               "inference on this data set (default: the file's).")
@@ -163,7 +178,10 @@ def inspect(net, dataset, measure, limit, data_dir):
                            limit=limit, data_dir=data_dir))
 
 
-@cli.command(epilog="\b\nExample:\n  tna validate digits.net")
+@cli.command(epilog="\n".join([
+    "\b",
+    "Example:",
+    "  tna validate digits.net"]))
 @click.argument("net", type=click.Path())
 def validate(net):
     """Check a netx file against what netx and Loihi 2 accept; name every problem.
@@ -182,7 +200,10 @@ def validate(net):
 
 
 # --------------------------------------------------------------------------- demo
-@cli.command(epilog="\b\nExample:\n  tna demo --out runs/demo")
+@cli.command(epilog="\n".join([
+    "\b",
+    "Example:",
+    "  tna demo --out runs/demo"]))
 @click.option("--out", default="runs/demo", help="Folder for the run, the .net and the report.")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: by data set).")
 @click.option("--lava-samples", type=int, default=100, help="Test samples run on lava-sim.")
