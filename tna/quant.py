@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from tna.errors import TnaError
-
-W_SCALE = 64   # slayer float weight * 64 = Loihi integer weight
+from tna.netx import W_SCALE   # slayer float weight * 64 = Loihi integer weight
 
 
 @dataclass(frozen=True)

@@ -125,12 +125,14 @@ def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
     ref = ReferenceNet(nmodel, readout=model.spec.readout)
     correct = total = 0
     first_dense = model.spec.layers[0].kind == "dense"
-    for x, y in split.batches(0):
+    from tqdm import tqdm
+    for x, y in tqdm(split.batches(0), total=len(split), desc="reference", leave=False,
+                     disable=not cfg.progress, file=sys.stderr):
         x = x.flatten(1, 3) if first_dense and x.dim() == 5 else x
         correct += (ref(x).logits.argmax(1) == y).sum().item()
         total += len(y)
     ref_acc = 100.0 * correct / max(total, 1)
-    train_acc = evaluate(model, split)
+    train_acc = evaluate(model, split, progress=cfg.progress, desc="model")
 
     direct = tcfg.get("encoding", "direct") == "direct"
     layer_ids = _netx_indices(model)

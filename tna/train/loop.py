@@ -310,6 +310,7 @@ def train(cfg: TrainConfig) -> Path:
                  f"{cfg.weights}")
         lr = run.opt.param_groups[0]["lr"]
         row = {"epoch": run.epoch + 1, "lr": lr, "compressed": run.compression is not None}
+        t0 = time.time()
         row.update(run.train_epoch())
         if run.data.val is not None:
             row["val_acc"] = evaluate(run.model, run.data.val, run.device)
@@ -317,7 +318,7 @@ def train(cfg: TrainConfig) -> Path:
                 row["twin_val_acc"] = evaluate(run.twin, run.data.val, run.device)
         run.sched.step()
         run.epoch += 1
-        row["seconds"] = row["train_seconds"]
+        row["seconds"] = time.time() - t0          # the whole epoch: training and validation
         run.save(row)
         parts = [f"epoch {row['epoch']}/{cfg.epochs}", f"loss {row['loss']:.4f}",
                  f"train {row['train_acc']:.2f}%"]
