@@ -1,4 +1,6 @@
 """Ternary / binary compression (the paper's Eq. 6) on tensors and on built models."""
+import math
+
 import h5py
 import numpy as np
 import pytest
@@ -137,3 +139,32 @@ def test_too_few_layers_to_compress():
     model = build_model(make_spec("16-out", IN_SHAPE, 10), seed=0)
     with pytest.raises(TnaError, match="hidden"):
         ternarize_(model)
+
+
+def test_pow2_scale_is_the_power_of_two_nearest_the_kept_weights():
+    from tna.quant import POW2_MAX, POW2_MIN, pow2_scale
+    assert pow2_scale(torch.tensor([0.05, 0.3, -0.3])) == 0.25      # mean |w| 0.216 -> 1/4
+    assert pow2_scale(torch.tensor([0.05, 0.3, -0.3]), delta=0.1) == 0.25
+    assert pow2_scale(torch.tensor([1.2, -1.3])) == 1.0
+    assert pow2_scale(torch.tensor([1e-5])) == POW2_MIN
+    assert pow2_scale(torch.tensor([3.9])) == POW2_MAX
+    assert pow2_scale(torch.zeros(3), delta=0.1) == 1.0              # nothing kept
+
+
+def test_pow2_ternary_holds_two_levels_and_rebuilds_from_saved_scales():
+    from tna.models.snn import build_model
+    from tna.models.spec import make_spec
+    from tna.quant import (TernaryConfig, compression_scales, effective_weight,
+                           ternarize_)
+    spec = make_spec("32-32-16-out", (1, 8, 8), 10)
+    model = build_model(spec, seed=0)
+    ternarize_(model, TernaryConfig(delta=0.1, scale="pow2"))
+    scales = compression_scales(model)
+    assert len(scales) == 2 and all(s == 2.0 ** round(math.log2(s)) for s in scales)
+    for block, s in zip(model.synapse_blocks[1:-1], scales):
+        w = effective_weight(block)
+        assert set(torch.unique(w).tolist()) <= {-s, 0.0, s}
+        assert set(torch.unique(w * 64).tolist()) <= {-64 * s, 0.0, 64 * s}   # integers
+    again = build_model(spec, seed=1)         # other weights, the saved scales win
+    ternarize_(again, TernaryConfig(delta=0.1, scales=tuple(scales)))
+    assert compression_scales(again) == scales

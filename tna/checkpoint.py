@@ -96,10 +96,11 @@ def load_model(path):
         raise TnaError(f"{state['path']}: model_spec is malformed ({e}); train again") from None
     model = build_model(spec)
     comp = state.get("compression") or {}
+    scales = tuple(comp["scales"]) if comp.get("scales") else None   # absent: ±1 (older runs)
     if comp.get("mode") == "ternary":
-        ternarize_(model, TernaryConfig(delta=comp["delta"]))
+        ternarize_(model, TernaryConfig(delta=comp["delta"], scales=scales))
     elif comp.get("mode") == "binary":
-        binarize_(model, BinaryConfig())
+        binarize_(model, BinaryConfig(scales=scales))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
