@@ -414,6 +414,10 @@ def _check_weights(layer: Layer, where: str) -> list[str]:
             out.append(f"{where}: weight outside the 8-bit range [{WEIGHT_MIN}, {WEIGHT_MAX}] "
                        f"(min {w.min():g}, max {w.max():g}); quantise weights to 8 bits "
                        f"(lava-dl quantize_8bit) before export")
+        if name == "weight" and layer.type == "dense" and w.size and not np.any(w):
+            # netx's optimize_weight_bits takes log2 of max |w| and overflows on it
+            out.append(f"{where}: every weight is 0, which netx cannot load (its "
+                       f"optimize_weight_bits fails); the net did not learn: train it again")
     if layer.delay is not None:
         d = np.asarray(layer.delay, dtype=np.float64)
         if not np.all(np.isfinite(d)) or np.any(d < 0) or np.any(d != np.round(d)):

@@ -1,0 +1,36 @@
+"""Is a run dying? One-line warnings that name the likely cause and the flag to change.
+
+Checked after every epoch (and spike activity once at the start). The lines are printed and
+kept in the checkpoint and in result.json["warnings"].
+"""
+from __future__ import annotations
+
+CHANCE_MARGIN = 5.0     # points above chance that still count as "at chance"
+SILENT = 0.005          # a layer spiking at under 0.5% of neurons x steps is nearly dead
+SATURATED = 0.95        # ... and at over 95% it carries almost no information
+
+
+def accuracy_warning(name: str, acc: float, num_classes: int, epoch: int) -> str | None:
+    """A warning when `acc` (%) is within CHANCE_MARGIN points of chance (100 / classes)."""
+    chance = 100.0 / num_classes
+    if acc > chance + CHANCE_MARGIN:
+        return None
+    return (f"warning: epoch {epoch}: {name} accuracy {acc:.1f}% is at chance ({chance:.1f}%); "
+            f"the run is not learning: lower --lr, add --warmup 1, check --augment and "
+            f"--crop-padding for small images, or raise --weight-scale if layers are silent")
+
+
+def activity_warnings(rates: list[float], epoch: int | None = None) -> list[str]:
+    """Warnings for spiking layers that are (nearly) silent or saturated; rates are fractions."""
+    when = f"epoch {epoch}: " if epoch is not None else "at start: "
+    out = []
+    for i, r in enumerate(rates):
+        if r < SILENT:
+            out.append(f"warning: {when}spiking layer {i} fires {100 * r:.2f}% of the time "
+                       f"(nearly silent: gradients cannot reach the layers before it); raise "
+                       f"--weight-scale or lower --threshold, or lower --lr if it died in training")
+        elif r > SATURATED:
+            out.append(f"warning: {when}spiking layer {i} fires {100 * r:.1f}% of the time "
+                       f"(saturated: it carries almost no information); raise --threshold or "
+                       f"lower --weight-scale")
+    return out
