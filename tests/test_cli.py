@@ -59,7 +59,7 @@ def test_train_help_shows_every_config_field_with_its_default():
     out = CliRunner().invoke(cli, ["train", "--help"], terminal_width=200).output
     for f in dataclasses.fields(TrainConfig):
         assert "--" + f.name.replace("_", "-") in out, f.name
-    assert "[default: 256]" in out    # batch size
+    assert "[default: 64]" in out    # batch size
 
 
 # --------------------------------------------------------------------------- errors

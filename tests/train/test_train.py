@@ -1,4 +1,5 @@
 """Real (short) training runs on scikit-learn digits: learning, run folder, resume, methods."""
+import math
 import json
 
 import pytest
@@ -27,7 +28,8 @@ def read_metrics(run):
 def test_short_tna_ternary_run_learns_and_writes_its_run_folder(tmp_path):
     cfg = TrainConfig(dataset="digits", arch="32-32-out", method="tna", weights="ternary",
                       epochs=3, ternary_after=1, batch_size=32, lr=0.01, dropout=0.0,
-                      augment=False, progress=False, out=str(tmp_path / "run"))
+                      lr_schedule="exp", augment=False, progress=False,
+                      out=str(tmp_path / "run"))
     best = train(cfg)
     run = tmp_path / "run"
     assert best == run / "best.pt"
@@ -63,19 +65,29 @@ def test_short_tna_ternary_run_learns_and_writes_its_run_folder(tmp_path):
     from tna.quant import compression_of, effective_weight
     hidden = model.synapse_blocks[1]
     assert compression_of(hidden) == "ternary"
-    assert set(torch.unique(effective_weight(hidden)).tolist()) <= {-1.0, 0.0, 1.0}
+    # pow2 scale (the default): {-s, 0, s} with s a power of two, saved in the checkpoint
+    (s,) = state["compression"]["scales"]
+    assert s == 2.0 ** round(math.log2(s))
+    assert set(torch.unique(effective_weight(hidden)).tolist()) <= {-s, 0.0, s}
+    assert result["warnings"] == []
     assert state["twin"] is not None and state["config"] == cfg.to_dict()
 
 
 def test_resume_reaches_the_same_weights(tmp_path):
     # Interrupted after epoch 2 of 3 (compression switched on after epoch 1; dropout on, so
     # the saved RNG state matters) and resumed: bit-identical to the uninterrupted run.
-    common = dict(TINY, method="tna", weights="ternary", ternary_after=1, dropout=0.2)
-    full = TrainConfig(**common, epochs=3, out=str(tmp_path / "full"))
-    part = TrainConfig(**common, epochs=2, out=str(tmp_path / "part"))
-    train(full)
-    train(part)
-    train(TrainConfig(**common, epochs=3, out=str(tmp_path / "part"), resume=True))
+    # The cosine schedule depends on --epochs, so the run is really interrupted (after its
+    # second epoch's checkpoint), not shortened.
+    common = dict(TINY, method="tna", weights="ternary", ternary_after=1, dropout=0.2, epochs=3)
+    train(TrainConfig(**common, out=str(tmp_path / "full")))
+
+    def interrupt(model, row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**common, out=str(tmp_path / "part")), on_epoch=interrupt)
+    train(TrainConfig(**common, out=str(tmp_path / "part"), resume=True))
     a = ckpt.load(tmp_path / "full" / "checkpoint.pt")
     b = ckpt.load(tmp_path / "part" / "checkpoint.pt")
     assert a["epoch"] == b["epoch"] == 3

@@ -87,7 +87,7 @@ def model_to_netx(model) -> list:
 
 def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
     """Write the base network of `checkpoint` as a netx HDF5 file; return its path."""
-    from tna.quant import TernaryConfig, compression_of, ternarize_
+    from tna.quant import TernaryConfig, compression_of, compression_scales, ternarize_
     from tna.train.loop import _data_config, evaluate
 
     model, state = ckpt.load_model(checkpoint)
@@ -107,11 +107,11 @@ def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
         delta = cfg.delta if cfg.delta is not None else tcfg.get("delta", 0.1)
         val = data.val or data.test
         before = evaluate(model, val)
-        ternarize_(model, TernaryConfig(delta=delta))
+        ternarize_(model, TernaryConfig(delta=delta, scale=tcfg.get("ternary_scale", "one")))
         after = evaluate(model, val)
         _log(f"ternarised after training (delta {delta}): {val.split} accuracy "
              f"{before:.2f}% -> {after:.2f}% ({after - before:+.2f} points)")
-        comp = {"mode": "ternary", "delta": delta}
+        comp = {"mode": "ternary", "delta": delta, "scales": compression_scales(model)}
     compressed = [i for i, b in enumerate(_weight_blocks(model)) if compression_of(b) != "8bit"]
 
     layers = model_to_netx(model)
@@ -132,6 +132,12 @@ def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
         correct += (ref(x).logits.argmax(1) == y).sum().item()
         total += len(y)
     ref_acc = 100.0 * correct / max(total, 1)
+    from tna.train.health import CHANCE_MARGIN
+    chance = 100.0 / len(data.class_names)
+    if ref_acc <= chance + CHANCE_MARGIN:
+        _log(f"warning: the exported net's accuracy {ref_acc:.1f}% is at chance ({chance:.1f}%): "
+             f"its checkpoint never learned; see the warnings in the run's result.json and "
+             f"train again")
     train_acc = evaluate(model, split, progress=cfg.progress, desc="model")
 
     direct = tcfg.get("encoding", "direct") == "direct"
@@ -147,7 +153,7 @@ def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
         weights=comp.get("mode", "fp") if compressed else "fp",
         ternary_layers=[layer_ids[i] for i in compressed],
         extra={"model_accuracy": train_acc, "arch": model.spec.arch,
-               "delta": comp.get("delta")})
+               "delta": comp.get("delta"), "weight_scales": comp.get("scales")})
     out = netx.write_net(nmodel, cfg.out)
     _log(f"wrote {out}: {len(layers)} layers, reference accuracy {ref_acc:.2f}% on "
          f"{split.split} ({total} samples; the PyTorch model: {train_acc:.2f}%)")

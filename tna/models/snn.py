@@ -55,6 +55,8 @@ class SNN(torch.nn.Module):
                               else spec.threshold),
                 "current_decay": spec.current_decay,
                 "voltage_decay": spec.voltage_decay,
+                "tau_grad": spec.tau_grad,
+                "scale_grad": spec.scale_grad,
             }
             common = dict(weight_scale=spec.weight_scale, pre_hook_fx=quantize_8bit,
                           delay_shift=False)

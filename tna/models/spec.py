@@ -54,6 +54,10 @@ class ModelSpec:
     readout: str = "voltage"                   # 'voltage' (sum of output v) or 'spike' (count)
     input_scale: float = 1.0                   # model input = data integers * input_scale
     readout_init: float = 0.1   # output layer init scale, relative to weight_scale
+    # Surrogate gradient of the spike, relative to slayer's defaults (1.0, 1.0). Training only:
+    # the forward pass, and so the exported net, does not depend on them.
+    tau_grad: float = 1.0
+    scale_grad: float = 1.0
     layers: tuple = field(default=(), compare=False)
 
     def to_dict(self) -> dict:

@@ -49,10 +49,27 @@ def loss_terms(logits, y, twin_logits=None, teacher_logits=None, method="tna", a
     return terms
 
 
+def lr_factor(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
+    """The lr multiplier before optimiser step `step` (0-based, counted over the whole run).
+
+    warm-up: linear from 1/100 to 1 over `cfg.warmup` epochs; then
+    cosine:  0.5 * (1 + cos(pi * progress)), progress 0 -> 1 over the remaining steps;
+    exp:     lr_gamma ** (epochs completed), the paper's per-epoch decay.
+    """
+    warm = cfg.warmup * steps_per_epoch
+    if step < warm:
+        return 0.01 + 0.99 * step / warm
+    if cfg.lr_schedule == "exp":
+        return cfg.lr_gamma ** (step // steps_per_epoch)
+    total = max(cfg.epochs * steps_per_epoch - warm, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(step - warm, total) / total))
+
+
 def _data_config(cfg: TrainConfig):
     from tna.data import DataConfig
     return DataConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, val_size=cfg.val_size,
                       limit=cfg.limit, train_limit=cfg.train_limit, augment=cfg.augment,
+                      crop_padding=cfg.crop_padding,
                       encoding=cfg.encoding, input_bits=cfg.input_bits,
                       timesteps=cfg.timesteps, seed=cfg.seed)
 
@@ -63,7 +80,8 @@ def model_spec_for(cfg: TrainConfig, data):
     return make_spec(cfg.arch, data.image_shape, data.num_classes, threshold=cfg.threshold,
                      current_decay=cfg.current_decay, voltage_decay=cfg.voltage_decay,
                      weight_scale=cfg.weight_scale, dropout=cfg.dropout, readout=cfg.readout,
-                     input_scale=1.0 / input_max)
+                     input_scale=1.0 / input_max, tau_grad=cfg.tau_grad,
+                     scale_grad=cfg.scale_grad)
 
 
 @torch.no_grad()
@@ -80,13 +98,17 @@ def evaluate(model, loader, device="cpu", progress=False, desc="eval") -> float:
     return 100.0 * correct / max(total, 1)
 
 
-def _compress(model, cfg: TrainConfig) -> dict:
-    from tna.quant import BinaryConfig, TernaryConfig, binarize_, ternarize_
+def _compress(model, cfg: TrainConfig, scales=None) -> dict:
+    """Compress the base's hidden layers; `scales` (from a checkpoint) fixes their ±s."""
+    from tna.quant import (BinaryConfig, TernaryConfig, binarize_, compression_scales,
+                           ternarize_)
+    scales = tuple(scales) if scales else None
     if cfg.weights == "ternary":
-        layers = ternarize_(model, TernaryConfig(delta=cfg.delta))
+        layers = ternarize_(model, TernaryConfig(cfg.delta, cfg.ternary_scale, scales))
     else:
-        layers = binarize_(model, BinaryConfig())
-    return {"mode": cfg.weights, "delta": cfg.delta, "layers": layers}
+        layers = binarize_(model, BinaryConfig(cfg.ternary_scale, scales))
+    return {"mode": cfg.weights, "delta": cfg.delta, "layers": layers,
+            "scale": cfg.ternary_scale, "scales": compression_scales(model)}
 
 
 class _Run:
@@ -117,11 +139,14 @@ class _Run:
         if self.twin is not None:
             params += list(self.twin.parameters())
         self.opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=cfg.lr)
-        self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma=cfg.lr_gamma)
+        steps = len(self.data.train)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda step: lr_factor(step, steps, cfg))   # stepped after every batch
         self.epoch = 0
         self.metrics: list[dict] = []
         self.compression: dict | None = None
         self.best_val = -1.0
+        self.warnings: list[str] = []   # dying-run warnings, kept in result.json
 
     def _load_teacher(self):
         teacher, state = ckpt.load_model(self.cfg.teacher)
@@ -150,6 +175,7 @@ class _Run:
             "compression": self.compression,
             "metrics": self.metrics,
             "best_val": self.best_val,
+            "warnings": self.warnings,
         }
 
     def resume(self) -> None:
@@ -167,7 +193,8 @@ class _Run:
             raise TnaError(f"--resume: {', '.join(changed)} differ from the run in {path}; "
                            f"resume with the same settings or use a new --out")
         if state.get("compression"):
-            self.compression = _compress(self.model, self.cfg)
+            self.compression = _compress(self.model, self.cfg,
+                                         state["compression"].get("scales"))
         self.model.load_state_dict(state["model"])
         if self.twin is not None:
             self.twin.load_state_dict(state["twin"])
@@ -177,6 +204,18 @@ class _Run:
         self.epoch = int(state["epoch"])
         self.metrics = list(state["metrics"])
         self.best_val = float(state["best_val"])
+        self.warnings = list(state.get("warnings", []))
+
+    def warn(self, lines) -> None:
+        for line in lines:
+            if line:
+                _log(line)
+                self.warnings.append(line)
+
+    def activity(self, x) -> list[float]:
+        """Spike activity per layer on a fixed batch, without touching the training RNG."""
+        with torch.random.fork_rng(devices=[]):
+            return self.model.layer_activity(x)
 
     # ---------------------------------------------------------------- one epoch
     def train_epoch(self) -> dict:
@@ -206,6 +245,7 @@ class _Run:
             self.opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             self.opt.step()
+            self.sched.step()
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
@@ -277,9 +317,15 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Train per `cfg`; write the run folder; return the path of best.pt."""
+def train(cfg: TrainConfig, on_epoch=None) -> Path:
+    """Train per `cfg`; write the run folder; return the path of best.pt.
+
+    `on_epoch(model, row)`, if given, is called after every epoch with the base model and the
+    epoch's metrics (benchmarks use it to test the base as training goes).
+    """
     import yaml
+
+    from tna.train.health import accuracy_warning, activity_warnings
 
     run = _Run(cfg)
     out = run.out
@@ -294,20 +340,20 @@ def train(cfg: TrainConfig) -> Path:
     write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     x0, _ = next(run.data.train.batches(0))
-    with torch.random.fork_rng(devices=[]):   # dropout here must not shift a resumed run's RNG
-        rates = run.model.layer_activity(x0[:64].to(run.device))
+    probe = x0[:64].to(run.device)      # a fixed batch to watch spike activity on
+    rates = run.activity(probe)
     _log(f"data: {run.data.source} train {run.data.train.num_samples} "
          f"val {run.data.val.num_samples if run.data.val else 0} test {run.data.test.num_samples}"
          f" | model {run.spec.arch} | method {cfg.method} weights {cfg.weights}")
-    _log("spike activity per layer at start: " + " ".join(f"{100 * r:.1f}%" for r in rates)
-         + ("  <- a dead layer (0%) will not learn; raise --weight-scale or lower --threshold"
-            if any(r == 0 for r in rates) else ""))
+    _log("spike activity per layer at start: " + " ".join(f"{100 * r:.1f}%" for r in rates))
+    if run.epoch == 0:
+        run.warn(activity_warnings(rates))
 
     while run.epoch < cfg.epochs:
         if cfg.weights != "fp" and run.epoch >= cfg.ternary_after and run.compression is None:
             run.compression = _compress(run.model, cfg)
             _log(f"epoch {run.epoch + 1}: base hidden layers {run.compression['layers']} now "
-                 f"{cfg.weights}")
+                 f"{cfg.weights}, ±" + ", ±".join(f"{s:g}" for s in run.compression["scales"]))
         lr = run.opt.param_groups[0]["lr"]
         row = {"epoch": run.epoch + 1, "lr": lr, "compressed": run.compression is not None}
         t0 = time.time()
@@ -316,10 +362,15 @@ def train(cfg: TrainConfig) -> Path:
             row["val_acc"] = evaluate(run.model, run.data.val, run.device)
             if run.twin is not None:
                 row["twin_val_acc"] = evaluate(run.twin, run.data.val, run.device)
-        run.sched.step()
         run.epoch += 1
         row["seconds"] = time.time() - t0          # the whole epoch: training and validation
-        run.save(row)
+        row["activity"] = run.activity(probe)
+        warnings = activity_warnings(row["activity"], run.epoch)
+        for name, key in (("base", "val_acc"), ("twin", "twin_val_acc")):
+            acc = row.get(key, row.get("train_acc" if name == "base" else "twin_train_acc"))
+            if acc is not None:
+                warnings.append(accuracy_warning(name, acc, run.data.num_classes, run.epoch))
+        warnings = [w for w in warnings if w]
         parts = [f"epoch {row['epoch']}/{cfg.epochs}", f"loss {row['loss']:.4f}",
                  f"train {row['train_acc']:.2f}%"]
         if "val_acc" in row:
@@ -329,13 +380,20 @@ def train(cfg: TrainConfig) -> Path:
         parts += [f"lr {lr:.2e}", f"{row['train_seconds']:.0f}s",
                   "[" + (cfg.weights if run.compression else "fp") + "]"]
         _log(" | ".join(parts))
+        run.warn(warnings)                         # after the epoch line, before saving
+        run.save(row)
+        if on_epoch is not None:
+            with torch.random.fork_rng(devices=[]):
+                on_epoch(run.model, row)
+            run.model.train()
 
     best = out / ("best.pt" if (out / "best.pt").exists() else "checkpoint.pt")
     model, state = ckpt.load_model(best)
     test_acc = evaluate(model.to(run.device), run.data.test, run.device, cfg.progress, "test")
     summary = {"best_epoch": int(state["epoch"]), "best_val_acc": state["best_val"],
                "test_acc": test_acc, "weights": cfg.weights, "method": cfg.method,
-               "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics)}
+               "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics),
+               "warnings": run.warnings}
     write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
     _log(f"test accuracy of the base (best epoch {summary['best_epoch']}): {test_acc:.2f}%  "
          f"-> {best}")
