@@ -70,8 +70,14 @@ def build_config(cls, config_file, flags: dict, where: str):
     return dataclasses.replace(cfg, **given) if given else cfg
 
 
+def _config_help() -> str:
+    from tna.config import presets
+    return ("YAML file of options (keys as the flags, without --), or a named config: "
+            + ", ".join(presets()) + ".")
+
+
 _config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                              help="YAML file of options (keys as the flags, without --).")
+                              help=_config_help())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

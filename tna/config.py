@@ -61,11 +61,32 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
+# Named configs (`--config fmnist-cpu`) live in the repository's configs/ folder.
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def presets() -> list[str]:
+    """The names of the shipped configs."""
+    return sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
+
+
+def resolve_config(name_or_path) -> Path:
+    """A YAML path as given, or the shipped config of that name (`fmnist-cpu`)."""
+    path = Path(name_or_path)
+    if not path.is_file() and path.suffix == "" and len(path.parts) == 1:
+        named = CONFIGS_DIR / f"{path.name}.yaml"
+        if named.is_file():
+            return named
+        raise TnaError(f"--config {name_or_path}: no such file and no config of that name; "
+                       f"named configs: {', '.join(presets())}")
+    return path
+
+
 def load_yaml(path) -> dict:
     """Read a YAML mapping; TnaError on a missing file or bad YAML."""
     import yaml
 
-    path = Path(path)
+    path = resolve_config(path)
     if not path.is_file():
         raise TnaError(f"{path}: config file not found; pass an existing YAML file to --config")
     try:

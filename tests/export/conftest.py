@@ -3,7 +3,13 @@ import pytest
 
 # One quick epoch of the base alone on 96 digits: enough for non-trivial weights and spikes.
 BASE = dict(dataset="digits", method="single", epochs=1, ternary_after=0, batch_size=32,
-            limit=96, eval_batch_size=500, augment=False, progress=False)
+            limit=96, eval_batch_size=500, augment=False, progress=False,
+            # The model scales direct input by 1/input_max, the file scales the first threshold
+            # up; the model truncates 4096 * current where the file's integers are exact, so
+            # its first layer can differ from the file's by a spike in rare cases. With the
+            # older current decay 0.25 these runs' inputs hit none of them (the
+            # block-by-block test in test_pool_as_conv.py relies on it).
+            current_decay=0.25)
 
 RUNS = {
     # flattened graded input into dense layers; ternary hidden layer

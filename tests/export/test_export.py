@@ -103,8 +103,10 @@ def test_ternary_layers_load_as_2bit_weights(trained, tmp_path):
                 assert bits > 2, rows
         assert set(ternary_dense) <= set(meta.ternary_layers)
         assert meta.weights == "ternary"
-        for i in meta.ternary_layers:
-            assert set(np.unique(netx.read_net(path).layers[i].weight)) <= {-64.0, 0.0, 64.0}
+        for i in meta.ternary_layers:       # {-m, 0, m}, m = 64 * s with s a power of two
+            values = np.unique(netx.read_net(path).layers[i].weight)
+            m = values.max()
+            assert set(values) <= {-m, 0.0, m} and m == 2 ** round(np.log2(m)), values
         # netx loads convs with 8-bit weights whatever their values
         assert all(bits == 8 for _, kind, bits, _ in rows if kind == "conv")
 
@@ -133,7 +135,8 @@ def test_ternary_flag_on_fp_checkpoint(trained, tmp_path, capsys):
     assert float(after) - float(before) == pytest.approx(float(change), abs=0.011)
 
     t = netx.read_net(path)
-    assert set(np.unique(t.layers[2].weight).tolist()) == {-64.0, 0.0, 64.0}
+    m = float(np.abs(t.layers[2].weight).max())      # pow2 scale: {-m, 0, m}, m = 64 * 2**k
+    assert set(np.unique(t.layers[2].weight).tolist()) == {-m, 0.0, m} and m == 2 ** round(np.log2(m))
     assert len(np.unique(plain.layers[2].weight)) > 3
     # first and last layers unchanged by --ternary
     assert np.array_equal(t.layers[1].weight, plain.layers[1].weight)

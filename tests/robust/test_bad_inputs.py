@@ -159,7 +159,7 @@ def c_decay_too_big(tmp, rq):
 
 def c_shapes_do_not_chain(tmp, rq):
     def widen(f):      # layer 2 now expects 5 inputs, layer 1 gives 3
-        _replace(f, "layer/2/weight", np.zeros((2, 5), np.float32))
+        _replace(f, "layer/2/weight", np.full((2, 5), 2, np.float32))
         _replace(f, "layer/2/inFeatures", 5)
     net = _edit(rq.getfixturevalue("make_net")(), widen)
     return ["run", net], [str(net), "layer/2 (dense): weight expects 5 inputs", "re-export"]

@@ -89,14 +89,23 @@ class SNN(torch.nn.Module):
         return [b for b in self.blocks if getattr(b, "synapse", None) is not None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from tna.models import dynamics
+        impl = dynamics.select(x.device)    # only the speed depends on it (see dynamics)
         x = self._prepare(x)
-        for block in self.blocks[:-1]:
-            x = block(x)
+        for i, block in enumerate(self.blocks[:-1]):
+            if getattr(block, "neuron", None) is None:
+                x = block(x)                # flatten
+            elif i == 0 and impl != "slayer" and _constant_in_time(x):
+                # Direct encoding feeds the same image every step: the first synapse (a conv
+                # over the full image) is computed once, not T times.
+                z = block.synapse(x[..., :1])
+                x = dynamics.spikes(block.neuron, z.expand(*z.shape[:-1], x.shape[-1]), impl)
+            else:
+                x = dynamics.spikes(block.neuron, block.synapse(x), impl)
         out = self.blocks[-1]
         if self.spec.readout == "voltage":
-            _, voltage = out.neuron.dynamics(out.synapse(x))
-            return voltage.sum(-1)
-        return out(x).sum(-1)
+            return dynamics.voltage(out.neuron, out.synapse(x), impl).sum(-1)
+        return dynamics.spikes(out.neuron, out.synapse(x), impl).sum(-1)
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         if self.spec.input_scale != 1.0:
@@ -115,6 +124,10 @@ class SNN(torch.nn.Module):
             if getattr(block, "neuron", None) is not None:
                 rates.append(float((x > 0).float().mean()))
         return rates
+
+
+def _constant_in_time(x: torch.Tensor) -> bool:
+    return x.shape[-1] > 1 and torch.equal(x[..., :1].expand_as(x), x)
 
 
 def build_model(spec: ModelSpec, seed: int | None = None) -> SNN:

@@ -1,0 +1,105 @@
+"""tna's dynamics paths against slayer's own: forward bit-identical, gradients equal up to exp's
+rounding, and the CUDA fallback chooses the PyTorch path when slayer's JIT build fails."""
+import pytest
+import torch
+
+from tna.models import dynamics
+from tna.models.snn import build_model
+from tna.models.spec import make_spec
+
+CASES = [("8c3s2-8c3-16-out", (1, 12, 12), 0.25, 0.03),   # convs, flatten, dense
+         ("24-16-out", (1, 8, 8), 1.0, 0.03),              # dense; current lasts one step
+         ("4c3-ap2-8-out", (2, 6, 6), 0.5, 0.2)]           # a pool block
+
+
+def forward_backward(impl, spec, x, y, monkeypatch):
+    monkeypatch.setenv("TNA_DYNAMICS", impl)
+    model = build_model(spec, seed=3).train()
+    torch.manual_seed(7)                                    # dropout draws the same mask
+    logits = model(x)
+    torch.nn.functional.cross_entropy(logits, y).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    return logits.detach(), grads
+
+
+@pytest.mark.parametrize("arch,shape,cd,vd", CASES)
+@pytest.mark.parametrize("impl", ["fused", "torch"])
+def test_paths_match_slayer(impl, arch, shape, cd, vd, monkeypatch):
+    if impl == "fused" and dynamics.kernel() is None:
+        pytest.skip("no C compiler: the fused kernel cannot be built here")
+    spec = make_spec(arch, shape, 10, current_decay=cd, voltage_decay=vd, dropout=0.2,
+                     tau_grad=0.05, scale_grad=5.0)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 16, (16, *shape, 5), generator=g).float() / 15
+    y = torch.randint(0, 10, (16,), generator=g)
+    ref, ref_grads = forward_backward("slayer", spec, x, y, monkeypatch)
+    out, grads = forward_backward(impl, spec, x, y, monkeypatch)
+    assert torch.equal(out, ref)                 # what is trained is what deploys: exact
+    assert any(float(g.abs().max()) > 0 for g in ref_grads)
+    for a, b in zip(grads, ref_grads):
+        if impl == "torch":
+            assert torch.equal(a, b)
+        else:   # libm's expf vs torch's vectorised exp: ~1 ulp of the surrogate
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * float(b.abs().max()))
+
+
+def test_fused_spikes_and_voltage_are_slayers_on_large_inputs(monkeypatch):
+    if dynamics.kernel() is None:
+        pytest.skip("no C compiler")
+    from lava.lib.dl.slayer.block.cuba import Dense
+    block = Dense({"threshold": 0.5, "current_decay": 0.3, "voltage_decay": 0.1}, 4, 64,
+                  weight_scale=4)
+    z = torch.randn(8, 64, 7) * 3               # voltages far above and below threshold
+    assert torch.equal(dynamics.spikes(block.neuron, z, "fused"), block.neuron(z))
+    assert torch.equal(dynamics.voltage(block.neuron, z, "fused"), block.neuron.dynamics(z)[1])
+
+
+def test_cuda_falls_back_to_the_pytorch_path_when_the_jit_build_fails(monkeypatch, capsys):
+    from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator
+
+    def broken(*a, **k):
+        raise RuntimeError("Error building extension 'dynamics': nvcc not found")
+
+    monkeypatch.setattr(leaky_integrator, "load", broken)
+    monkeypatch.setattr(leaky_integrator.Accelerated, "module", None)
+    monkeypatch.setattr(leaky_integrator.torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("TNA_DYNAMICS", raising=False)
+    monkeypatch.setattr(dynamics, "_chosen", {})
+    assert dynamics.select("cuda") == "torch"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "PyTorch path" in err and "nvcc" in err
+    assert dynamics.select("cuda") == "torch" and capsys.readouterr().err == ""   # once
+
+
+def test_forcing_a_path(monkeypatch):
+    from tna.errors import TnaError
+    monkeypatch.setenv("TNA_DYNAMICS", "torch")
+    assert dynamics.select("cpu") == "torch"
+    monkeypatch.setenv("TNA_DYNAMICS", "fused")
+    assert dynamics.select("cuda") == "torch"   # the C kernel is CPU-only
+    monkeypatch.setenv("TNA_DYNAMICS", "fast")
+    with pytest.raises(TnaError, match="TNA_DYNAMICS"):
+        dynamics.select("cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("impl", ["slayer", "torch"])
+def test_gpu_paths_match_the_cpu(impl, monkeypatch):
+    spec = make_spec("8c3s2-16-out", (1, 12, 12), 10, dropout=0.0)
+    x = torch.randint(0, 16, (16, 1, 12, 12, 5)).float() / 15
+    monkeypatch.setenv("TNA_DYNAMICS", "slayer")
+    ref = build_model(spec, seed=0).eval()(x)
+    monkeypatch.setenv("TNA_DYNAMICS", impl)
+    out = build_model(spec, seed=0).cuda().eval()(x.cuda()).cpu()
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-4)
+
+
+def test_constant_input_computes_the_first_synapse_once_with_the_same_result(monkeypatch):
+    # direct encoding: the same image every step; the first conv runs on one step only
+    spec = make_spec("8c3s2-16-out", (1, 12, 12), 10, dropout=0.0)
+    x = (torch.randint(0, 16, (16, 1, 12, 12, 1)).float() / 15).expand(-1, -1, -1, -1, 5)
+    monkeypatch.setenv("TNA_DYNAMICS", "slayer")
+    ref = build_model(spec, seed=0).eval()(x)
+    monkeypatch.setenv("TNA_DYNAMICS", "torch")
+    torch.testing.assert_close(build_model(spec, seed=0).eval()(x), ref, rtol=0, atol=1e-5)

@@ -1,0 +1,197 @@
+"""How a CUBA neuron block's dynamics run: three implementations of slayer's arithmetic.
+
+  slayer  the block's own neuron: slayer picks its CUDA kernels (JIT-compiled with nvcc on first
+          use) on a GPU and its PyTorch loop on CPU
+  torch   slayer's PyTorch loop (`_LIDynamics`, `Spike`) on any device: a GPU machine without
+          nvcc, or whose torch headers the .cu files no longer build against, still trains
+  fused   tna's C kernel (cuba_kernel.c): the same integer and float32 operations, one pass per
+          neuron with OpenMP; CPU only. Forward bit-identical to slayer; gradients equal up to
+          the rounding of exp (tests/models/test_dynamics.py)
+
+`select(device)` picks once per process: CPU -> fused (torch if no C compiler), CUDA -> slayer
+(torch if its JIT build fails), printing one line when it falls back. TNA_DYNAMICS=fused|slayer|
+torch forces a choice. Only the training speed depends on it, never a result.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+IMPLS = ("fused", "slayer", "torch")
+_SOURCE = Path(__file__).with_name("cuba_kernel.c")
+_lib = None           # the loaded kernel, False when it cannot be built
+_chosen: dict = {}    # device type -> impl
+
+
+def _note(msg: str) -> None:
+    print(f"note: {msg}", file=sys.stderr, flush=True)
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("TNA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tna")
+    return Path(root)
+
+
+def kernel():
+    """The compiled C kernel (ctypes), built once per source version; None if it cannot be."""
+    global _lib
+    if _lib is None:
+        try:
+            _lib = _build()
+        except (OSError, subprocess.SubprocessError) as e:
+            _note(f"cannot build tna's fused CPU dynamics ({str(e).splitlines()[0][:100]}); "
+                  f"training uses slayer's PyTorch path, about 2x slower")
+            _lib = False
+    return _lib or None
+
+
+def _build():
+    src = _SOURCE.read_bytes()
+    flags = ["-O3", "-fPIC", "-shared", "-fopenmp", "-ffp-contract=off", "-fno-fast-math"]
+    tag = hashlib.sha256(src + " ".join(flags).encode()).hexdigest()[:16]
+    so = cache_dir() / f"cuba_kernel-{tag}.so"
+    if not so.is_file():
+        so.parent.mkdir(parents=True, exist_ok=True)
+        tmp = so.with_suffix(f".{os.getpid()}.tmp")
+        cc = os.environ.get("CC", "cc")
+        subprocess.run([cc, *flags, str(_SOURCE), "-o", str(tmp), "-lm"], check=True,
+                       capture_output=True, timeout=120)
+        os.replace(tmp, so)              # atomic: parallel processes never load half a file
+    lib = ctypes.CDLL(str(so))
+    f, i64, p = ctypes.c_float, ctypes.c_int64, ctypes.c_void_p
+    lib.cuba_forward.argtypes = [p, p, p, i64, i64, i64, i64, f, f]
+    lib.cuba_backward.argtypes = [p, p, p, p, i64, i64, f, f, f, f, f]
+    return lib
+
+
+def slayer_jit_available() -> bool:
+    """Whether slayer's CUDA leaky-integrator kernels build (nvcc JIT) on this machine."""
+    try:
+        from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator
+        leaky_integrator.Accelerated.leaky_integrator   # noqa: B018  (builds on first access)
+        return True
+    except Exception as e:   # noqa: BLE001  (nvcc missing, headers mismatch, no CUDA: all mean no)
+        _note(f"slayer's CUDA kernels do not build here ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__}); "
+              f"training uses slayer's PyTorch path on the GPU")
+        return False
+
+
+def select(device) -> str:
+    """The implementation to use on `device` (see the module doc), chosen once per process."""
+    kind = torch.device(device).type
+    forced = os.environ.get("TNA_DYNAMICS")
+    if forced:
+        if forced not in IMPLS:
+            from tna.errors import TnaError
+            raise TnaError(f"TNA_DYNAMICS={forced!r}: choose one of {', '.join(IMPLS)}")
+        if forced == "fused" and kind != "cpu":
+            return "torch"
+        return forced
+    if kind not in _chosen:
+        if kind == "cpu":
+            _chosen[kind] = "fused" if kernel() is not None else "torch"
+        else:
+            _chosen[kind] = "slayer" if slayer_jit_available() else "torch"
+    return _chosen[kind]
+
+
+# --------------------------------------------------------------------------- the three paths
+def _params(neuron):
+    """slayer's neuron constants exactly as its own code computes them."""
+    from lava.lib.dl.slayer.neuron.cuba import SCALE_RHO_MULT, TAU_RHO_MULT
+    from lava.lib.dl.slayer.utils import quantize
+    thr = neuron.threshold + neuron.threshold_eps                    # python float
+    cd = quantize(neuron.current_decay).detach()
+    vd = quantize(neuron.voltage_decay).detach()
+    return thr, cd, vd, neuron.tau_rho * TAU_RHO_MULT, neuron.scale_rho * SCALE_RHO_MULT
+
+
+def _check(neuron, z):
+    if neuron.shape is None:
+        neuron.shape = z.shape[1:-1]
+        neuron.num_neurons = int(torch.tensor(neuron.shape).prod())
+    if neuron.graded_spike or neuron.persistent_state or not neuron.shared_param \
+            or neuron.norm is not None or neuron.s_scale != 4096:
+        raise NotImplementedError("tna's dynamics cover shared-parameter, binary-spike CUBA "
+                                  "neurons without norm or persistent state")
+
+
+class _Fused(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, cd, vd, thr, tau, scale, want_spikes):
+        ctx.set_materialize_grads(False)     # an unused output's gradient stays None
+        lib = kernel()
+        z = z.contiguous()
+        n, T = z.numel() // z.shape[-1], z.shape[-1]
+        voltage = torch.empty_like(z)
+        spikes = torch.empty_like(z)
+        thr_f = float(torch.tensor(thr, dtype=torch.float32))
+        thr4096_f = float(torch.tensor(thr * 4096, dtype=torch.float32))
+        lib.cuba_forward(z.data_ptr(), spikes.data_ptr(), voltage.data_ptr(), n, T,
+                         int(cd), int(vd), thr_f, thr4096_f)
+        ctx.save_for_backward(voltage, cd, vd)
+        ctx.consts = (thr, tau, scale)
+        return spikes, voltage
+
+    @staticmethod
+    def backward(ctx, g_spikes, g_voltage):
+        voltage, cd, vd = ctx.saved_tensors
+        thr, tau, scale = ctx.consts
+        f32 = torch.float32
+        # The same float32 scalars slayer's autograd functions compute.
+        dc = float(1 - cd.to(f32) / (1 << 12))
+        dv = float(1 - vd.to(f32) / (1 << 12))
+        tau_t, scale_t = torch.tensor(tau, dtype=f32), torch.tensor(scale, dtype=f32)
+        a = float(scale_t / 2 / tau_t)
+        n, T = voltage.numel() // voltage.shape[-1], voltage.shape[-1]
+        g_x = torch.empty_like(voltage)
+        gs = g_spikes.contiguous() if g_spikes is not None else None
+        gv = g_voltage.contiguous() if g_voltage is not None else None
+        kernel().cuba_backward(gs.data_ptr() if gs is not None else None,
+                               gv.data_ptr() if gv is not None else None,
+                               voltage.data_ptr(), g_x.data_ptr(), n, T, dc, dv,
+                               float(torch.tensor(thr, dtype=f32)), a, float(tau_t))
+        return g_x, None, None, None, None, None, None
+
+
+def _torch_path(neuron, z, thr, cd, vd, tau, scale):
+    from lava.lib.dl.slayer.neuron.dynamics.leaky_integrator import _LIDynamics
+    from lava.lib.dl.slayer.spike.spike import Spike
+    state = torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
+    _LIDynamics.DEBUG = False
+    current = _LIDynamics.apply(z.contiguous(), cd, state, -1, neuron.s_scale)
+    voltage = _LIDynamics.apply(current, vd, state, thr, neuron.s_scale)
+    return voltage, (lambda: Spike.apply(voltage, thr, tau, scale, False, state, 1))
+
+
+def spikes(neuron, z: torch.Tensor, impl: str) -> torch.Tensor:
+    """The block's spike train for synaptic input `z` (N, ..., T), dropout included."""
+    if impl == "slayer":
+        return neuron(z)
+    _check(neuron, z)
+    thr, cd, vd, tau, scale = _params(neuron)
+    if impl == "fused":
+        out, _ = _Fused.apply(z, cd, vd, thr, tau, scale, True)
+    else:
+        _, spike = _torch_path(neuron, z, thr, cd, vd, tau, scale)
+        out = spike()
+    return neuron.drop(out) if neuron.drop is not None else out
+
+
+def voltage(neuron, z: torch.Tensor, impl: str) -> torch.Tensor:
+    """The block's membrane voltage for synaptic input `z` (the readout layer)."""
+    if impl == "slayer":
+        return neuron.dynamics(z)[1]
+    _check(neuron, z)
+    thr, cd, vd, tau, scale = _params(neuron)
+    if impl == "fused":
+        return _Fused.apply(z, cd, vd, thr, tau, scale, False)[1]
+    v, _ = _torch_path(neuron, z, thr, cd, vd, tau, scale)
+    return v
