@@ -194,6 +194,11 @@ def test_cli_inspect(cli_run, capsys):
     assert "tna metadata: digits, T=5" in out
     code, out, _ = call(capsys, "inspect", folder / "m.net", "--measure", "--limit", "10")
     assert code == 0 and "spikes/inf" in out and "per inference (10 samples" in out
+    # --data-dir reaches the data loader (it was once ignored)
+    code, out, err = call(capsys, "inspect", folder / "m.net", "--dataset", "fashion-mnist",
+                          "--data-dir", folder / "no-such-dir")
+    assert code == 2 and "no-such-dir" in err and "Prophesee" not in out + err
+    assert_one_line_error(err)
 
 
 def test_cli_validate_exported(cli_run, capsys):

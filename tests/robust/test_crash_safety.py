@@ -7,8 +7,9 @@ its temporary `.NAME.PID.RANDOM.tmp` behind (nothing can delete it at kill -9); 
 such names, and the next write of NAME (or the next `tna train` in that folder) removes it.
 
 Kill points: the moment a temporary file of a target appears (i.e. inside the write window;
-the test reports whether the kill landed before the rename), and random delays (seeded by
-TNA_KILL_SEED when set, else random, printed on failure).
+the test reports whether the kill landed before the rename), and pseudo-random delays seeded by
+TNA_KILL_SEED (default 0, so a default run is repeatable; TNA_KILL_SEED=random draws a new seed,
+printed on failure).
 """
 import json
 import os
@@ -27,7 +28,8 @@ from tna import netx
 from tna.atomic import remove_stale_temps
 
 TEMP = re.compile(r"\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp")
-SEED = int(os.environ.get("TNA_KILL_SEED", random.randrange(1 << 30)))
+_SEED = os.environ.get("TNA_KILL_SEED", "0")
+SEED = random.randrange(1 << 30) if _SEED == "random" else int(_SEED)
 PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 
 

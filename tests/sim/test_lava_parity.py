@@ -97,7 +97,8 @@ def test_dense_input_delays(tmp_path):
     layers = [Layer(type="input", shape=(5,)),
               dense(5, 7, rng.integers(-32, 128, (7, 5)) * 2, neuron(vth=10),
                     delay=rng.integers(0, 5, 5))]
-    check(NetxModel(layers=layers), rng.integers(0, 2, (1, 5, 8)), tmp_path, steps=12)
+    lava = check(NetxModel(layers=layers), rng.integers(0, 2, (1, 5, 8)), tmp_path, steps=12)
+    assert lava.spikes[1].sum() > 0          # delayed input must make the layer spike
 
 
 def test_overflow_24bit_current_and_conv_wrap(tmp_path):

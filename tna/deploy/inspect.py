@@ -20,6 +20,8 @@ def weight_bits(layer: netx.Layer) -> tuple:
     if layer.type == "dense":
         from tna.lava_info import prepare_lava_import
         prepare_lava_import()
+        from tna.models.snn import _slayer
+        _slayer()    # lava.lib.dl's first import prints a Prophesee warning: keep it quiet
         from lava.lib.dl.netx.utils import optimize_weight_bits
         w = np.asarray(layer.weight).astype(int)
         if not np.any(w):
@@ -92,7 +94,7 @@ def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> 
             "syn mem (bits)"]
     extra_head = []
     if measure:
-        spikes, synops, n = _activity(model, dataset, limit, None)
+        spikes, synops, n = _activity(model, dataset, limit, data_dir)
         extra_head = ["spikes/inf", "synops/inf"]
         k = 0
         for row, layer in zip(rows, model.layers):
