@@ -26,6 +26,12 @@ NETS = {
     "conv-graded-spike": dict(arch="4c3s2-8c3s2-16-out", readout="spike"),
     "pool-graded-voltage": dict(arch="4c3-ap2-8-out"),
     "pool-rate-spike": dict(arch="4c3-ap2-8-out", encoding="rate", readout="spike"),
+    # the defaults use pow2 ternary scales and current decay 1.0; the paper's ±1 and a current
+    # that decays over several steps stay covered
+    "conv-paper-ternary": dict(arch="4c3s2-8c3-16-out", ternary_scale="one",
+                               current_decay=0.25),
+    # a larger pow2 scale: hidden weights {-2, 0, 2}, i.e. ±128 on Loihi
+    "dense-pow2-wide": dict(arch="24-24-out", weight_scale=12.0),
 }
 
 
