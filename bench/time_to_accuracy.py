@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from tna.config import from_dict, load_yaml, resolve_config
+    from tna.config import from_dict, load_yaml
     from tna.deploy import RunConfig, run
     from tna.export import ExportConfig, export
     from tna.train import TrainConfig, train
@@ -51,8 +51,7 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = resolve_config(args.config)
-    cfg = from_dict(TrainConfig, load_yaml(path), where=str(path))
+    cfg = from_dict(TrainConfig, load_yaml(args.config), where=args.config)
     over = {k: v for k, v in (("device", args.device), ("epochs", args.epochs),
                               ("ternary_after", args.ternary_after),
                               ("train_limit", args.train_limit), ("limit", args.limit),

@@ -132,10 +132,10 @@ def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
         correct += (ref(x).logits.argmax(1) == y).sum().item()
         total += len(y)
     ref_acc = 100.0 * correct / max(total, 1)
-    from tna.train.health import CHANCE_MARGIN
-    chance = 100.0 / len(data.class_names)
-    if ref_acc <= chance + CHANCE_MARGIN:
-        _log(f"warning: the exported net's accuracy {ref_acc:.1f}% is at chance ({chance:.1f}%): "
+    from tna.train.health import at_chance
+    if at_chance(ref_acc, len(data.class_names)):
+        _log(f"warning: the exported net's accuracy {ref_acc:.1f}% is at chance "
+             f"({100 / len(data.class_names):.1f}%): "
              f"its checkpoint never learned; see the warnings in the run's result.json and "
              f"train again")
     train_acc = evaluate(model, split, progress=cfg.progress, desc="model")

@@ -78,8 +78,9 @@ def slayer_jit_available() -> bool:
         leaky_integrator.Accelerated.leaky_integrator   # noqa: B018  (builds on first access)
         return True
     except Exception as e:   # noqa: BLE001  (nvcc missing, headers mismatch, no CUDA: all mean no)
-        _note(f"slayer's CUDA kernels do not build here ({str(e).splitlines()[0][:100] if str(e) else type(e).__name__}); "
-              f"training uses slayer's PyTorch path on the GPU")
+        why = (str(e).splitlines() or [type(e).__name__])[0][:100]
+        _note(f"slayer's CUDA kernels do not build here ({why}); training uses slayer's "
+              f"PyTorch path on the GPU")
         return False
 
 
@@ -91,8 +92,8 @@ def select(device) -> str:
         if forced not in IMPLS:
             from tna.errors import TnaError
             raise TnaError(f"TNA_DYNAMICS={forced!r}: choose one of {', '.join(IMPLS)}")
-        if forced == "fused" and kind != "cpu":
-            return "torch"
+        if forced == "fused" and (kind != "cpu" or kernel() is None):
+            return "torch"          # the C kernel is CPU-only and needs a compiler
         return forced
     if kind not in _chosen:
         if kind == "cpu":
@@ -125,25 +126,25 @@ def _check(neuron, z):
 
 class _Fused(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z, cd, vd, thr, tau, scale, want_spikes):
+    def forward(ctx, z, cd, vd, thr, tau, scale):
         ctx.set_materialize_grads(False)     # an unused output's gradient stays None
-        lib = kernel()
         z = z.contiguous()
         n, T = z.numel() // z.shape[-1], z.shape[-1]
         voltage = torch.empty_like(z)
         spikes = torch.empty_like(z)
+        # slayer compares in float32: v >= thr (Spike) and integer v >= thr * 4096 (reset)
         thr_f = float(torch.tensor(thr, dtype=torch.float32))
         thr4096_f = float(torch.tensor(thr * 4096, dtype=torch.float32))
-        lib.cuba_forward(z.data_ptr(), spikes.data_ptr(), voltage.data_ptr(), n, T,
-                         int(cd), int(vd), thr_f, thr4096_f)
+        kernel().cuba_forward(z.data_ptr(), spikes.data_ptr(), voltage.data_ptr(), n, T,
+                              int(cd), int(vd), thr_f, thr4096_f)
         ctx.save_for_backward(voltage, cd, vd)
-        ctx.consts = (thr, tau, scale)
+        ctx.consts = (thr_f, tau, scale)
         return spikes, voltage
 
     @staticmethod
     def backward(ctx, g_spikes, g_voltage):
         voltage, cd, vd = ctx.saved_tensors
-        thr, tau, scale = ctx.consts
+        thr_f, tau, scale = ctx.consts
         f32 = torch.float32
         # The same float32 scalars slayer's autograd functions compute.
         dc = float(1 - cd.to(f32) / (1 << 12))
@@ -156,32 +157,36 @@ class _Fused(torch.autograd.Function):
         gv = g_voltage.contiguous() if g_voltage is not None else None
         kernel().cuba_backward(gs.data_ptr() if gs is not None else None,
                                gv.data_ptr() if gv is not None else None,
-                               voltage.data_ptr(), g_x.data_ptr(), n, T, dc, dv,
-                               float(torch.tensor(thr, dtype=f32)), a, float(tau_t))
-        return g_x, None, None, None, None, None, None
+                               voltage.data_ptr(), g_x.data_ptr(), n, T, dc, dv, thr_f, a,
+                               float(tau_t))
+        return g_x, None, None, None, None, None
 
 
-def _torch_path(neuron, z, thr, cd, vd, tau, scale):
+def _torch_voltage(neuron, z, thr, cd, vd):
+    """slayer's PyTorch leaky integrators (current, then voltage with reset), on any device."""
     from lava.lib.dl.slayer.neuron.dynamics.leaky_integrator import _LIDynamics
-    from lava.lib.dl.slayer.spike.spike import Spike
     state = torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
-    _LIDynamics.DEBUG = False
+    _LIDynamics.DEBUG = False    # its debug mode would call the CUDA kernels we avoid
     current = _LIDynamics.apply(z.contiguous(), cd, state, -1, neuron.s_scale)
-    voltage = _LIDynamics.apply(current, vd, state, thr, neuron.s_scale)
-    return voltage, (lambda: Spike.apply(voltage, thr, tau, scale, False, state, 1))
+    return _LIDynamics.apply(current, vd, state, thr, neuron.s_scale)
+
+
+def _run(neuron, z, impl):
+    """(spikes, voltage) of the torch or fused path; spikes before dropout."""
+    _check(neuron, z)
+    thr, cd, vd, tau, scale = _params(neuron)
+    if impl == "fused":
+        return _Fused.apply(z, cd, vd, thr, tau, scale)
+    from lava.lib.dl.slayer.spike.spike import Spike
+    v = _torch_voltage(neuron, z, thr, cd, vd)
+    return Spike.apply(v, thr, tau, scale, False, torch.zeros_like(v[..., 0]), 1), v
 
 
 def spikes(neuron, z: torch.Tensor, impl: str) -> torch.Tensor:
     """The block's spike train for synaptic input `z` (N, ..., T), dropout included."""
     if impl == "slayer":
         return neuron(z)
-    _check(neuron, z)
-    thr, cd, vd, tau, scale = _params(neuron)
-    if impl == "fused":
-        out, _ = _Fused.apply(z, cd, vd, thr, tau, scale, True)
-    else:
-        _, spike = _torch_path(neuron, z, thr, cd, vd, tau, scale)
-        out = spike()
+    out, _ = _run(neuron, z, impl)
     return neuron.drop(out) if neuron.drop is not None else out
 
 
@@ -189,9 +194,8 @@ def voltage(neuron, z: torch.Tensor, impl: str) -> torch.Tensor:
     """The block's membrane voltage for synaptic input `z` (the readout layer)."""
     if impl == "slayer":
         return neuron.dynamics(z)[1]
-    _check(neuron, z)
-    thr, cd, vd, tau, scale = _params(neuron)
     if impl == "fused":
-        return _Fused.apply(z, cd, vd, thr, tau, scale, False)[1]
-    v, _ = _torch_path(neuron, z, thr, cd, vd, tau, scale)
-    return v
+        return _run(neuron, z, impl)[1]
+    _check(neuron, z)
+    thr, cd, vd, _, _ = _params(neuron)
+    return _torch_voltage(neuron, z, thr, cd, vd)

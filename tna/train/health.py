@@ -10,11 +10,16 @@ SILENT = 0.005          # a layer spiking at under 0.5% of neurons x steps is ne
 SATURATED = 0.95        # ... and at over 95% it carries almost no information
 
 
+def at_chance(acc: float, num_classes: int) -> bool:
+    """Whether `acc` (%) is within CHANCE_MARGIN points of chance (100 / classes)."""
+    return acc <= 100.0 / num_classes + CHANCE_MARGIN
+
+
 def accuracy_warning(name: str, acc: float, num_classes: int, epoch: int) -> str | None:
-    """A warning when `acc` (%) is within CHANCE_MARGIN points of chance (100 / classes)."""
-    chance = 100.0 / num_classes
-    if acc > chance + CHANCE_MARGIN:
+    """A warning when `acc` (%) is at chance (see `at_chance`)."""
+    if not at_chance(acc, num_classes):
         return None
+    chance = 100.0 / num_classes
     return (f"warning: epoch {epoch}: {name} accuracy {acc:.1f}% is at chance ({chance:.1f}%); "
             f"the run is not learning: lower --lr, add --warmup 1, check --augment and "
             f"--crop-padding for small images, or raise --weight-scale if layers are silent")

@@ -108,7 +108,7 @@ def _compress(model, cfg: TrainConfig, scales=None) -> dict:
     else:
         layers = binarize_(model, BinaryConfig(cfg.ternary_scale, scales))
     return {"mode": cfg.weights, "delta": cfg.delta, "layers": layers,
-            "scale": cfg.ternary_scale, "scales": compression_scales(model)}
+            "scales": compression_scales(model)}
 
 
 class _Run:
