@@ -2,7 +2,7 @@
 
 Every field is also a CLI flag (`--batch-size`) and a YAML key (`batch_size` or `batch-size`).
 The defaults are a short run that works on a laptop CPU and are measured to train well at
-small budgets (results/recipe_sweeps.md); the paper's exact settings are configs/paper-*.yaml.
+small budgets (results/accuracy.md); the paper's exact settings are configs/paper-*.yaml.
 """
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"    # cosine: to 0 over the run | exp: lr * lr_gamma per epoch (paper)
     lr_gamma: float = 0.928        # exp schedule only: factor per epoch (the paper's 0.928)
     warmup: int = 0                # epochs of linear lr warm-up from lr/100 (helps deep nets)
+    label_smoothing: float = 0.0   # PyTorch CE label smoothing on base and twin (0 = the paper)
     alpha: float = 1e-4            # weight of the logit MSE; the paper: 1e-4 F-MNIST, 1e-3 CIFAR
     delta: float = 0.1             # ternary threshold of Eq. 6, slayer weight units
     ternary_scale: str = "pow2"    # ternary/binary weights ±s: pow2 = a power of two near mean |w|
@@ -89,7 +90,7 @@ class TrainConfig:
                 bad(key, v, "must be a whole number ≥ 0")
         for key in ("lr", "lr_gamma", "alpha", "delta", "threshold", "weight_scale",
                     "current_decay", "voltage_decay", "dropout", "val_size", "tau_grad",
-                    "scale_grad"):
+                    "scale_grad", "label_smoothing"):
             v = getattr(self, key)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                 bad(key, v, "must be a finite number")
@@ -109,6 +110,8 @@ class TrainConfig:
         for key in ("current_decay", "voltage_decay"):
             if not 0 <= getattr(self, key) <= 1:
                 bad(key, getattr(self, key), "must be a fraction in [0, 1]")
+        if not 0 <= self.label_smoothing < 1:
+            bad("label_smoothing", self.label_smoothing, "must be in [0, 1)")
         if not 0 <= self.dropout < 1:
             bad("dropout", self.dropout, "must be in [0, 1)")
         if self.method in ("kd", "kd-ce") and not self.teacher:

@@ -29,13 +29,16 @@ from tna.errors import TnaError
 from tna.train.config import TrainConfig
 
 
-def loss_terms(logits, y, twin_logits=None, teacher_logits=None, method="tna", alpha=1e-4):
-    """The loss terms of one batch as a dict of scalar tensors; 'loss' is their weighted sum."""
+def loss_terms(logits, y, twin_logits=None, teacher_logits=None, method="tna", alpha=1e-4,
+               label_smoothing=0.0):
+    """The loss terms of one batch as a dict of scalar tensors; 'loss' is their weighted sum.
+
+    `label_smoothing` (PyTorch's, 0 = the paper's plain CE) applies to both CE terms."""
     terms = {}
     if method in ("single", "tna", "kd-ce"):
-        terms["ce_base"] = F.cross_entropy(logits, y)
+        terms["ce_base"] = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     if method == "tna":
-        terms["ce_twin"] = F.cross_entropy(twin_logits, y)
+        terms["ce_twin"] = F.cross_entropy(twin_logits, y, label_smoothing=label_smoothing)
         terms["mse"] = F.mse_loss(logits, twin_logits)
         terms["loss"] = terms["ce_base"] + terms["ce_twin"] + alpha * terms["mse"]
     elif method == "kd":
@@ -238,7 +241,8 @@ class _Run:
             if self.teacher is not None:
                 with torch.no_grad():
                     teacher_logits = self.teacher(x)
-            terms = loss_terms(logits, y, twin_logits, teacher_logits, cfg.method, cfg.alpha)
+            terms = loss_terms(logits, y, twin_logits, teacher_logits, cfg.method, cfg.alpha,
+                               cfg.label_smoothing)
             if not torch.isfinite(terms["loss"]):
                 raise TnaError(f"epoch {self.epoch + 1}: the loss became {terms['loss'].item()}; "
                                f"lower --lr (now {cfg.lr}) or --weight-scale")
