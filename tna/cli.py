@@ -133,15 +133,30 @@ from tna.export.config import ExportConfig  # noqa: E402
     "\b",
     "Example:",
     "  tna export runs/digits --out digits.net",
-    "  tna export runs/fp-run/best.pt --ternary --out t.net   # ternarise after training"]))
+    "  tna export runs/fp-run/best.pt --ternary --out t.net   # ternarise after training",
+    "  tna export runs/digits --out digits.nir                # NIR graph (also from a .net)"]))
 @click.argument("checkpoint", type=click.Path())
 @_config_option
+@click.option("--format", "fmt", type=click.Choice(["netx", "nir"]), default=None,
+              help="netx HDF5, or a NIR graph (nir.write) [default: nir when --out ends in "
+                   ".nir, else netx]")
+@click.option("--dt", type=float, default=None,
+              help="NIR only: seconds per time step for NIR's time constants [default: 0.001]")
 @config_options(ExportConfig)
-def export(checkpoint, config_file, **flags):
-    """Export a run's base network (best.pt) as a Lava netx HDF5 file.
+def export(checkpoint, config_file, fmt, dt, **flags):
+    """Export a run's base network (best.pt) as a Lava netx HDF5 file, or as a NIR graph.
     """
     from tna.export import export as run_export
     cfg = build_config(ExportConfig, config_file, flags, "export")
+    fmt = fmt or ("nir" if cfg.out.endswith(".nir") else "netx")
+    if fmt == "nir":
+        if cfg.out == ExportConfig.out:          # the default name, model.net
+            cfg = dataclasses.replace(cfg, out="model.nir")
+        from tna.nir import DEFAULT_DT, export_nir
+        click.echo(str(export_nir(checkpoint, cfg, DEFAULT_DT if dt is None else dt)))
+        return
+    if dt is not None:
+        raise TnaError("--dt sets NIR time constants: use it with --format nir")
     click.echo(str(run_export(checkpoint, cfg)))
 
 
@@ -154,21 +169,57 @@ from tna.deploy.config import RunConfig  # noqa: E402
     "Examples:",
     "  tna run digits.net --backend lava-sim --limit 100 --report parity.json",
     "  tna run digits.net --backend emulator --compare reference,emulator",
-    "  tna run any.net --input spikes.npy --save-output out.npy"]))
+    "  tna run any.net --input spikes.npy --save-output out.npy",
+    "  tna run snn.nir --input spikes.npy --dt 1e-4 --backend emulator"]))
 @click.argument("net", type=click.Path())
 @_config_option
+@click.option("--dt", type=float, default=None,
+              help="NIR graphs only: seconds per time step [default: the graph's metadata]")
 @config_options(RunConfig)
-def run(net, config_file, **flags):
-    """Run a netx file on a backend and check parity with the PyTorch reference.
+def run(net, config_file, dt, **flags):
+    """Run a netx file (or a NIR graph, imported first) on a backend and check parity with
+    the PyTorch reference; a NIR graph is also compared with its own float semantics.
 
     Exit code 0 when parity holds within --tolerance, 1 when it does not, 2 on bad input
     (including a net that `tna validate` finds problems in: the run cannot start).
     """
     from tna.deploy import run as run_net
+    from tna.nir import is_nir_file, run_nir
     cfg = build_config(RunConfig, config_file, flags, "run")
-    result = run_net(net, cfg)
+    if is_nir_file(net):
+        result = run_nir(net, cfg, dt)
+    elif dt is not None:
+        raise TnaError("--dt is for NIR graphs; a netx file's decays are per step already")
+    else:
+        result = run_net(net, cfg)
     click.echo(result.summary())
     sys.exit(0 if result.ok else 1)
+
+
+# --------------------------------------------------------------------------- import
+from tna.nir.config import ImportConfig  # noqa: E402  (light: no nir, h5py or torch import)
+
+
+@cli.command("import", epilog="\n".join([
+    "\b",
+    "Examples:",
+    "  tna import digits.nir --out digits.net          # a graph tna exported: the same integers",
+    "  tna import snn.nir --dt 1e-4 --timesteps 20 --out snn.net   # e.g. from snnTorch"]))
+@click.argument("graph", type=click.Path())
+@_config_option
+@config_options(ImportConfig)
+def import_(graph, config_file, **flags):
+    """Turn a NIR graph (nir.write's HDF5) into a netx file Lava loads.
+
+    Values Loihi cannot hold exactly (continuous time constants, float weights) are quantised
+    by the rule in `tna.nir.read`; each layer's rounding is printed and kept in the metadata.
+    """
+    from tna.nir import import_nir
+    cfg = build_config(ImportConfig, config_file, flags, "import")
+    out, conversion = import_nir(graph, cfg)
+    for q in conversion.layers:
+        click.echo(q.summary(), err=True)
+    click.echo(str(out))
 
 
 # --------------------------------------------------------------------------- inspect / validate
