@@ -51,8 +51,10 @@ class LayerQuant:
     layer: int                       # index in the netx model
     nodes: list                      # NIR node names
     exact: bool
+    spiking: bool                    # False: the readout (CubaLI, LI), whose vThMant is the max
     vth_mant: int
-    weight_error: float              # max |w_int / k - W_eff / theta|, in units of the threshold
+    weight_error: float              # max |w_int / k - W_eff / theta|: units of the threshold,
+                                     # or of the largest weight when not spiking
     weights_clipped: int
     i_decay_error: float             # |iDecay / 4096 - a_syn|
     v_decay_error: float
@@ -62,8 +64,9 @@ class LayerQuant:
         if self.exact:
             return f"layer/{self.layer} ({names}): exact"
         clip = f", {self.weights_clipped} weights clipped" if self.weights_clipped else ""
+        unit = "the threshold" if self.spiking else "the largest weight (never spikes)"
         return (f"layer/{self.layer} ({names}): vThMant {self.vth_mant}, 8-bit weights off by "
-                f"≤ {self.weight_error:.3g} of the threshold{clip}; decays off by "
+                f"≤ {self.weight_error:.3g} of {unit}{clip}; decays off by "
                 f"{self.i_decay_error * 4096:.2f}/4096 (current), "
                 f"{self.v_decay_error * 4096:.2f}/4096 (voltage)")
 
@@ -325,7 +328,7 @@ def _quantise(w_eff: np.ndarray, theta: np.ndarray | None, where: str):
     m = float(np.abs(norm).max())
     if m == 0:
         raise TnaError(f"{where}: every weight is 0; netx cannot load such a layer")
-    if theta is None:
+    if theta is None:       # no threshold: scale the largest weight to the top of the grid
         k, vth = EVEN_WEIGHT_MAX / m, netx.NON_SPIKING_VTH_MANT
     else:
         k = float(min(max(math.floor(EVEN_WEIGHT_MAX / m), 1), netx.VTH_MANT_MAX))
@@ -333,7 +336,7 @@ def _quantise(w_eff: np.ndarray, theta: np.ndarray | None, where: str):
     target = k * norm
     w_int = np.clip(2 * np.round(target / 2), netx.WEIGHT_MIN, netx.WEIGHT_MAX)
     clipped = int(np.sum(np.abs(target) > EVEN_WEIGHT_MAX + 1))
-    error = float(np.abs(w_int - target).max() / k)
+    error = float(np.abs(w_int - target).max() / k / (m if theta is None else 1.0))
     v_scale = netx.W_SCALE * k / scale
     return w_int.reshape(w_eff.shape), vth, False, error, clipped, v_scale
 
@@ -358,7 +361,7 @@ def _layer(index, names, syn: _Synapse, d: Discrete, where) -> tuple:
     else:
         layer = netx.Layer("conv", syn.out_shape, weight=weight, neuron=neuron, **syn.conv)
     exact = exact and i_err <= EXACT_RTOL and v_err <= EXACT_RTOL
-    quant = LayerQuant(index, names, exact, vth, err, clipped, i_err, v_err)
+    quant = LayerQuant(index, names, exact, d.spiking, vth, err, clipped, i_err, v_err)
     if syn.kind == "conv":     # per channel -> per neuron (C, H, W)
         v_scale = np.repeat(v_scale, int(np.prod(syn.out_shape[1:])))
     return layer, quant, v_scale
