@@ -220,3 +220,12 @@ def test_importing_tna_does_not_import_nir():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_is_nir_file_looks_inside(build, tmp_path):
+    from tna.nir import is_nir_file
+    net = netx.write_net(build.dense_model(), tmp_path / "named.nir")     # a netx file
+    assert not is_nir_file(net)
+    graph = write(_graph(build), tmp_path / "graph.h5")
+    assert is_nir_file(graph)
+    assert is_nir_file(tmp_path / "missing.nir") and not is_nir_file(tmp_path / "missing.net")

@@ -27,19 +27,18 @@ from tna.nir.config import DEFAULT_DT, ImportConfig
 
 
 def is_nir_file(path) -> bool:
-    """True for a `.nir` name or an HDF5 file holding a NIR graph (a 'node' group, no 'layer')."""
+    """True for an HDF5 file holding a NIR graph (a 'node' group, no 'layer'), else by the
+    name: a missing or unreadable `.nir` is one (so its error says what a NIR file needs)."""
     from pathlib import Path
     p = Path(path)
-    if p.suffix == ".nir":
-        return True
     if not p.is_file():
-        return False
+        return p.suffix == ".nir"
     import h5py
     try:
         with h5py.File(p, "r") as f:
             return "node" in f and "layer" not in f
     except OSError:
-        return False
+        return p.suffix == ".nir"
 
 
 def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT):

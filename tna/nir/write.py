@@ -42,7 +42,10 @@ def _neuron(layer: netx.Layer, dt: float, gain: float, readout: bool):
     import nir
     n, shape = layer.neuron, tuple(layer.shape)
     a_syn, a_mem = _fraction(n.i_decay), _fraction(n.v_decay)
-    full = lambda value: np.full(shape, value, dtype=np.float64)   # noqa: E731
+
+    def full(value):                 # NIR neuron parameters are per neuron
+        return np.full(shape, value, dtype=np.float64)
+
     common = dict(tau_syn=full(dt / a_syn), tau_mem=full(dt / a_mem), r=full(1.0 / a_mem),
                   v_leak=full(0.0), w_in=full(gain / a_syn))
     if readout:
@@ -141,6 +144,8 @@ def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT):
         raise TnaError(f"dt = {dt!r}: seconds per time step, a finite number > 0")
     netx.validate_or_raise(model)
     neuron_ids = [i for i, l in enumerate(model.layers) if l.neuron is not None]
+    if not neuron_ids:
+        raise TnaError("the net has no neuron layer, so no NIR graph to write")
     voltage = model.meta is not None and model.meta.readout == "voltage"
     shape = _input_shape(model)
     nodes, edges = {"input": nir.Input(input_type={"input": np.array(shape)})}, []
