@@ -191,15 +191,17 @@ def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT) -> Path:
     `cfg.out`; then check that `nir.read` loads it and that it converts back to the same net."""
     src = Path(checkpoint)
     if src.is_file() and _is_netx(src):
-        model = netx.read_net(src)
-    else:
+        model, what = netx.read_net(src), f"{src}"
+    else:     # the netx export, to a temporary file: the NIR graph is made from its integers
         from tna.export import export
         with tempfile.TemporaryDirectory(prefix="tna-nir-") as tmp:
             model = netx.read_net(export(checkpoint, replace(cfg, out=str(Path(tmp) / "m.net"))))
-    out = write_graph(to_graph(model, dt), cfg.out)
+        what = "the net above"
+    graph = to_graph(model, dt)
+    out = write_graph(graph, cfg.out)
     _check_round_trip(model, out)
-    _log(f"wrote {out}: NIR graph of {len(model.layers)} netx layers, dt = {dt:g} s "
-         f"(nir.read loads it; it converts back to the same netx integers)")
+    _log(f"wrote {out}: {what} as a NIR graph of {len(graph.nodes)} nodes, dt = {dt:g} s "
+         f"(nir.read loads it and it converts back to the same netx integers)")
     return out
 
 
