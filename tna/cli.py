@@ -261,6 +261,83 @@ def validate(net):
     click.echo(f"{net}: valid ({len(model.layers)} layers)")
 
 
+# --------------------------------------------------------------------------- bench
+def _bench_config_help() -> str:
+    from tna.config import presets
+    return ("YAML file of bench keys (preset, train, methods, weights, seeds, alphas, teacher, "
+            "jobs, deploy_limit, out), or a named bench: " + ", ".join(presets("bench")) + ".")
+
+
+def _number_or_text(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    import yaml
+    return yaml.safe_load(text)      # true/false/null and lists, as in a YAML file
+
+
+def _csv_list(text, kind=str, flag=""):
+    if text is None:
+        return None
+    try:
+        return [kind(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise TnaError(f"{flag} {text!r}: give a comma list of {kind.__name__} values") from None
+
+
+@cli.command(epilog="\n".join([
+    "\b",
+    "Examples:",
+    "  tna bench --config digits-tiny --out runs/bench-digits     # 4 cells, ~2 min",
+    "  tna bench --config fmnist-cpu --jobs 1                     # the paper's tables on 2 cores",
+    "  tna bench --preset fmnist-cpu --set epochs=8 --methods single,tna --weights fp,ternary \\",
+    "            --seeds 3 --alphas 1e-2,1e-4,1e-6 --out runs/alpha"]))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help=_bench_config_help())
+@click.option("--preset", default=None, help="Training config (name or YAML) every cell starts "
+              "from, e.g. fmnist-cpu.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="A training key over the preset, for every cell (repeatable): --set epochs=8")
+@click.option("--methods", default=None, help="Comma list of single, tna, kd, kd-ce.")
+@click.option("--weights", default=None, help="Comma list of fp, ternary, binary.")
+@click.option("--seeds", default=None, help="A count (3: seeds 0, 1, 2) or a comma list.")
+@click.option("--alphas", default=None, help="Comma list of alphas for tna and kd-ce cells.")
+@click.option("--teacher", type=click.Choice(["single-fp", "tna-twin"]), default=None,
+              help="kd / kd-ce teacher: the single fp net of the same seed, or the tna twin.")
+@click.option("--jobs", type=int, default=None, help="Cells at once (processes; on a GPU, "
+              "cells sharing it).")
+@click.option("--deploy-limit", type=int, default=None, help="Deployed accuracy on the first "
+              "N test samples (default: all).")
+@click.option("--out", default=None, help="The bench folder (default runs/bench).")
+def bench(config_file, preset, sets, methods, weights, seeds, alphas, teacher, jobs,
+          deploy_limit, out):
+    """Train a grid of methods x weight modes x alphas x seeds, deploy each on the emulator,
+    and write results.csv, tables.md (the paper's Tables 1 and 2, a paired test per claim)
+    and plots into the bench folder. Run it again to resume: finished cells are kept.
+    """
+    from tna.bench import BenchConfig, bench as run_bench
+    from tna.config import from_dict, load_yaml
+    values = load_yaml(config_file, "bench") if config_file else {}
+    cfg = from_dict(BenchConfig, values, where=str(config_file or "bench"))
+    train = dict(cfg.train)
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise TnaError(f"--set {item!r}: write KEY=VALUE, e.g. --set epochs=8")
+        train[key.strip()] = _number_or_text(value.strip())
+    if seeds is not None:
+        seeds = int(seeds) if seeds.strip().isdigit() else _csv_list(seeds, int, "--seeds")
+    given = {"preset": preset, "methods": _csv_list(methods), "weights": _csv_list(weights),
+             "seeds": seeds, "alphas": _csv_list(alphas, float, "--alphas"), "teacher": teacher,
+             "jobs": jobs, "deploy_limit": deploy_limit, "out": out}
+    given = {k: v for k, v in given.items() if v is not None}
+    cfg = dataclasses.replace(cfg, train=train, **given)
+    folder = run_bench(cfg)
+    click.echo(str(folder / "tables.md"))
+
+
 # --------------------------------------------------------------------------- demo
 @cli.command(epilog="\n".join([
     "\b",

@@ -65,28 +65,30 @@ def to_dict(cfg) -> dict:
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-def presets() -> list[str]:
-    """The names of the shipped configs."""
-    return sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
+def presets(kind: str = "") -> list[str]:
+    """The names of the shipped configs: training configs, or `kind` 'bench' for benches."""
+    return sorted(p.stem for p in (CONFIGS_DIR / kind).glob("*.yaml"))
 
 
-def resolve_config(name_or_path) -> Path:
-    """A YAML path as given, or the shipped config of that name (`fmnist-cpu`)."""
+def resolve_config(name_or_path, kind: str = "") -> Path:
+    """A YAML path as given, or the shipped config of that name (`fmnist-cpu`); `kind`
+    'bench' looks in configs/bench/."""
     path = Path(name_or_path)
     if not path.is_file() and path.suffix == "" and len(path.parts) == 1:
-        named = CONFIGS_DIR / f"{path.name}.yaml"
+        named = CONFIGS_DIR / kind / f"{path.name}.yaml"
         if named.is_file():
             return named
         raise TnaError(f"--config {name_or_path}: no such file and no config of that name; "
-                       f"named configs: {', '.join(presets())}")
+                       f"named configs: {', '.join(presets(kind))}")
     return path
 
 
-def load_yaml(path) -> dict:
-    """Read a YAML mapping; TnaError on a missing file or bad YAML."""
+def load_yaml(path, kind: str = "") -> dict:
+    """Read a YAML mapping (a path or a named config of `kind`); TnaError on a missing file
+    or bad YAML."""
     import yaml
 
-    path = resolve_config(path)
+    path = resolve_config(path, kind)
     if not path.is_file():
         raise TnaError(f"{path}: config file not found; pass an existing YAML file to --config")
     try:

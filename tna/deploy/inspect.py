@@ -74,43 +74,65 @@ def _activity(model: netx.NetxModel, dataset, limit, data_dir):
     return spikes, synops, len(x)
 
 
-def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> str:
+def costs(path, dataset=None, measure=False, limit=200, data_dir=None) -> dict:
+    """What `path` costs on Loihi 2, as numbers: one dict per layer and the totals.
+
+    Memory in bits: `mem_bits` as netx loads the weights, `needed_bits` at the bits their
+    values need. With `measure`, spikes and synaptic ops per inference (the slayer reference
+    on `limit` samples of `dataset`)."""
     model = netx.read_net(path)
-    rows = []
-    tot = {"neurons": 0, "synapses": 0, "mem": 0}
-    for i, layer in enumerate(model.layers):
+    layers = []
+    for layer in model.layers:
         bits, exp = weight_bits(layer) if layer.weight is not None else (0, 0)
-        mem = layer.num_synapses * bits
+        stored = layer.num_synapses
         if layer.type == "conv":
-            mem = int(np.asarray(layer.weight).size) * bits   # conv stores the kernel once
-        rows.append([f"{i}", layer.type, "x".join(str(s) for s in layer.shape),
-                     f"{layer.num_neurons:,}", f"{layer.num_synapses:,}",
-                     f"{bits}" if bits else "-", f"{min_bits(layer)}" if bits else "-",
-                     f"{exp}" if bits else "-", f"{mem:,}" if bits else "-"])
-        tot["neurons"] += layer.num_neurons
-        tot["synapses"] += layer.num_synapses
-        tot["mem"] += mem
-    head = ["layer", "type", "shape", "neurons", "synapses", "w bits", "needs", "w exp",
-            "syn mem (bits)"]
-    extra_head = []
+            stored = int(np.asarray(layer.weight).size)   # conv stores the kernel once
+        layers.append({"type": layer.type, "shape": list(layer.shape),
+                       "neurons": layer.num_neurons, "synapses": layer.num_synapses,
+                       "bits": bits, "needs": min_bits(layer) if bits else 0, "exp": exp,
+                       "mem_bits": stored * bits,
+                       "needed_bits": stored * (min_bits(layer) if bits else 0)})
+    out = {"model": model, "layers": layers,
+           "neurons": sum(r["neurons"] for r in layers),
+           "synapses": sum(r["synapses"] for r in layers),
+           "mem_bits": sum(r["mem_bits"] for r in layers),
+           "needed_bits": sum(r["needed_bits"] for r in layers)}
     if measure:
         spikes, synops, n = _activity(model, dataset, limit, data_dir)
-        extra_head = ["spikes/inf", "synops/inf"]
         k = 0
-        for row, layer in zip(rows, model.layers):
+        for row, layer in zip(layers, model.layers):
             if layer.neuron is not None:
-                row += [f"{spikes[k]:,.1f}", f"{synops[k]:,.0f}"]
+                row["spikes"], row["synops"] = spikes[k], synops[k]
                 k += 1
-            else:
-                row += ["-", "-"]
+        out.update(samples=n, spikes=sum(spikes), synops=sum(synops))
+    return out
+
+
+def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> str:
+    cost = costs(path, dataset, measure, limit, data_dir)
+    model = cost["model"]
+    rows = []
+    for i, r in enumerate(cost["layers"]):
+        b = r["bits"]
+        rows.append([f"{i}", r["type"], "x".join(str(s) for s in r["shape"]),
+                     f"{r['neurons']:,}", f"{r['synapses']:,}",
+                     f"{b}" if b else "-", f"{r['needs']}" if b else "-",
+                     f"{r['exp']}" if b else "-", f"{r['mem_bits']:,}" if b else "-"])
+        if measure:
+            rows[-1] += ([f"{r['spikes']:,.1f}", f"{r['synops']:,.0f}"] if "spikes" in r
+                         else ["-", "-"])
+    head = ["layer", "type", "shape", "neurons", "synapses", "w bits", "needs", "w exp",
+            "syn mem (bits)"]
+    extra_head = ["spikes/inf", "synops/inf"] if measure else []
+    tot = {"neurons": cost["neurons"], "synapses": cost["synapses"], "mem": cost["mem_bits"]}
     table = [head + extra_head] + rows
     widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in table]
     lines.append(f"total: {tot['neurons']:,} neurons, {tot['synapses']:,} synapses, "
                  f"{tot['mem']:,} bits of synaptic memory ({tot['mem'] / 8 / 1024:,.1f} KiB)")
     if measure:
-        lines.append(f"per inference ({n} samples of {dataset or model.meta.dataset}): "
-                     f"{sum(spikes):,.0f} spikes, {sum(synops):,.0f} synaptic ops")
+        lines.append(f"per inference ({cost['samples']} samples of {dataset or model.meta.dataset}): "
+                     f"{cost['spikes']:,.0f} spikes, {cost['synops']:,.0f} synaptic ops")
     if model.meta is not None:
         m = model.meta
         acc = "" if m.reference_accuracy is None else (

@@ -101,6 +101,29 @@ def evaluate(model, loader, device="cpu", progress=False, desc="eval") -> float:
     return 100.0 * correct / max(total, 1)
 
 
+def val_metrics(model, twin, loader, device="cpu") -> dict:
+    """Validation accuracy (%) and mean CE of base (and twin), and the base-twin logit MSE:
+    the curves of the paper's Fig. 2, from one pass over `loader`."""
+    nets = {"": model} if twin is None else {"": model, "twin_": twin}
+    for net in nets.values():
+        net.eval()
+    sums = dict.fromkeys([f"{k}val_{m}" for k in nets for m in ("acc", "ce")], 0.0)
+    if twin is not None:
+        sums["val_mse"] = 0.0
+    total = 0
+    with torch.no_grad():
+        for x, y in loader.batches(0):
+            x = x.to(device)
+            logits = {k: net(x).cpu() for k, net in nets.items()}
+            for k, z in logits.items():
+                sums[f"{k}val_acc"] += 100.0 * (z.argmax(1) == y).sum().item()
+                sums[f"{k}val_ce"] += F.cross_entropy(z, y, reduction="sum").item()
+            if twin is not None:   # F.mse_loss's mean over a batch's elements, weighted by samples
+                sums["val_mse"] += F.mse_loss(logits[""], logits["twin_"]).item() * len(y)
+            total += len(y)
+    return {k: v / max(total, 1) for k, v in sums.items()}
+
+
 def _compress(model, cfg: TrainConfig, scales=None) -> dict:
     """Compress the base's hidden layers; `scales` (from a checkpoint) fixes their ±s."""
     from tna.quant import (BinaryConfig, TernaryConfig, binarize_, compression_scales,
@@ -363,9 +386,7 @@ def train(cfg: TrainConfig, on_epoch=None) -> Path:
         t0 = time.time()
         row.update(run.train_epoch())
         if run.data.val is not None:
-            row["val_acc"] = evaluate(run.model, run.data.val, run.device)
-            if run.twin is not None:
-                row["twin_val_acc"] = evaluate(run.twin, run.data.val, run.device)
+            row.update(val_metrics(run.model, run.twin, run.data.val, run.device))
         run.epoch += 1
         row["seconds"] = time.time() - t0          # the whole epoch: training and validation
         row["activity"] = run.activity(probe)

@@ -1,0 +1,117 @@
+"""`tna bench`: a tiny grid on digits end to end, resuming, and the config's errors."""
+import json
+import os
+
+import pytest
+
+from tna.bench import BenchConfig, bench
+from tna.bench.grid import Cell, cells, teacher_cell
+from tna.errors import TnaError
+
+TINY = dict(preset="digits-quick", train={"epochs": 1, "ternary_after": 0},
+            methods=["single", "tna"], weights=["ternary"], seeds=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "b"
+    bench(BenchConfig(**TINY, out=str(out)))
+    return out
+
+
+def test_tiny_grid_writes_csv_tables_and_plots(tiny):
+    rows = (tiny / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("cell,method,weights,alpha,seed")
+    assert len(rows) == 1 + 4                                   # 2 methods x 2 seeds
+    for name in ("single-ternary-s0", "single-ternary-s1", "tna-ternary-a0.0001-s0",
+                 "tna-ternary-a0.0001-s1"):
+        r = json.loads((tiny / name / "cell.json").read_text())
+        assert r["parity"] is True and r["deployed_samples"] == 359     # all of digits' test
+        assert 30 < r["deployed_acc"] <= 100 and 30 < r["torch_test_acc"] <= 100
+        assert 0 < r["weight_kib_needed"] <= r["weight_kib_netx"]   # netx: dense at 2 bits too
+        assert r["spikes_per_inference"] > 0 and r["synops_per_inference"] > 0
+    tables = (tiny / "tables.md").read_text()
+    assert "## Table 1" in tables and "## Table 2" in tables and "TNA beats a single network" \
+        in tables
+    assert "| T-SNN |" in tables and "4/4 exact" in tables
+    for png in ("alpha_sweep.png", "methods.png", "memory.png"):
+        assert (tiny / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rerun_skips_finished_cells_and_resumes_a_killed_one(tiny):
+    done = tiny / "single-ternary-s0" / "cell.json"
+    mtime = done.stat().st_mtime_ns
+    # a cell killed after training finished but before its record: only deploy runs again
+    killed = tiny / "tna-ternary-a0.0001-s1"
+    (killed / "cell.json").unlink()
+    trained = (killed / "run" / "best.pt").stat().st_mtime_ns
+    bench(BenchConfig(**TINY, out=str(tiny)))
+    assert done.stat().st_mtime_ns == mtime                      # not redone
+    assert (killed / "cell.json").exists()
+    assert (killed / "run" / "best.pt").stat().st_mtime_ns == trained   # not retrained
+
+
+def test_killed_mid_training_resumes_from_its_checkpoint(tmp_path):
+    cfg = BenchConfig(**{**TINY, "methods": ["single"], "seeds": [0],
+                         "train": {"epochs": 2, "ternary_after": 0}}, out=str(tmp_path))
+    bench(cfg)
+    run = tmp_path / "single-ternary-s0" / "run"
+    first = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    # what a kill during epoch 2 leaves: epoch 1's checkpoint and no result or record
+    from tna import checkpoint as ckpt
+    state = ckpt.load(run / "checkpoint.pt")
+    assert state["epoch"] == 2
+    os.remove(tmp_path / "single-ternary-s0" / "cell.json")
+    os.remove(run / "result.json")
+    bench(cfg)      # resumes (`tna train --resume`); nothing to train, so the same result
+    again = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_acc"] for r in again] == [r["val_acc"] for r in first]
+    assert json.loads((tmp_path / "single-ternary-s0" / "cell.json").read_text())["parity"]
+
+
+def test_other_settings_in_the_same_folder_are_refused(tiny):
+    with pytest.raises(TnaError, match="other settings"):
+        bench(BenchConfig(**{**TINY, "train": {"epochs": 3, "ternary_after": 1}},
+                          out=str(tiny)))
+
+
+def test_cells_order_teachers_first_and_name_alphas():
+    cfg = BenchConfig(methods=["kd", "tna", "single"], weights=["fp"], seeds=[0, 1],
+                      alphas=[1e-2, 1e-4])
+    names = [c.name for c in cells(cfg)]
+    assert names[-2:] == ["kd-fp-s0", "kd-fp-s1"]
+    assert "tna-fp-a0.01-s1" in names and "tna-fp-a0.0001-s0" in names
+    assert len(names) == 2 + 4 + 2
+    assert teacher_cell(Cell("kd", "fp", 1), cfg) == Cell("single", "fp", 1)
+    twin = BenchConfig(methods=["kd-ce", "tna"], weights=["ternary"], teacher="tna-twin",
+                       alphas=[1e-3])
+    assert teacher_cell(Cell("kd-ce", "ternary", 0, 1e-3), twin) == Cell("tna", "ternary", 0,
+                                                                          1e-3)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(methods=["tna", "nope"]), "methods"),
+    (dict(weights=[]), "weights"),
+    (dict(methods=["kd"]), "need the 'single' method"),
+    (dict(methods=["kd", "single"], weights=["ternary"]), "with fp weights"),
+    (dict(seeds=0), "seeds"),
+    (dict(seeds=[1, 1]), "seeds"),
+    (dict(alphas=[-1.0]), "alphas"),
+    (dict(jobs=0), "jobs"),
+    (dict(train={"seed": 3}), "set per cell"),
+    (dict(teacher="oracle"), "teacher"),
+])
+def test_bad_config_names_the_key(kw, match):
+    with pytest.raises(TnaError, match=match):
+        BenchConfig(**kw)
+
+
+def test_kd_with_the_tna_twin_as_teacher(tmp_path):
+    cfg = BenchConfig(preset="digits-quick", train={"epochs": 1}, methods=["tna", "kd"],
+                      weights=["fp"], seeds=1, teacher="tna-twin", out=str(tmp_path))
+    bench(cfg)
+    twin = tmp_path / "tna-fp-a0.0001-s0" / "twin.pt"    # kept with its tna cell
+    assert twin.exists()
+    r = json.loads((tmp_path / "kd-fp-s0" / "cell.json").read_text())
+    assert r["teacher"] == "tna-fp-a0.0001-s0" and r["parity"]
+    assert r["torch_test_acc"] > 30

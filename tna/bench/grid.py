@@ -1,0 +1,190 @@
+"""The cells of a bench and how one cell runs: `tna train`, `tna export`, then the deployed
+accuracy from the emulator (checked against the slayer reference) and the cost of the file.
+
+A cell is finished when its folder holds cell.json; a killed cell resumes its training from
+run/checkpoint.pt (bit-exact, as `tna train --resume`).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tna.atomic import write_text
+from tna.bench.config import BenchConfig
+from tna.errors import TnaError
+
+ALPHA_METHODS = ("tna", "kd-ce")     # the methods whose loss has an alpha-weighted MSE
+KD_METHODS = ("kd", "kd-ce")
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    weights: str
+    seed: int
+    alpha: float | None = None       # None: the method has no alpha
+
+    @property
+    def name(self) -> str:
+        a = f"-a{self.alpha:g}" if self.alpha is not None else ""
+        return f"{self.method}-{self.weights}{a}-s{self.seed}"
+
+
+def base_train_dict(cfg: BenchConfig) -> dict:
+    """The training config every cell starts from: the preset, then `cfg.train` over it."""
+    from tna.config import load_yaml
+    d = dict(load_yaml(cfg.preset)) if cfg.preset else {}
+    d.update({k.replace("-", "_"): v for k, v in cfg.train.items()})
+    return d
+
+
+def cells(cfg: BenchConfig) -> list:
+    """Every cell of the grid, teachers before the kd cells that need them."""
+    default_alpha = base_train_dict(cfg).get("alpha", 1e-4)
+    alphas = cfg.alphas or [default_alpha]
+    out = []
+    for method in sorted(cfg.methods, key=lambda m: m in KD_METHODS):
+        for weights in cfg.weights:
+            for alpha in (alphas if method in ALPHA_METHODS else [None]):
+                for seed in cfg.seed_list:
+                    out.append(Cell(method, weights, seed,
+                                    None if alpha is None else float(alpha)))
+    return out
+
+
+def teacher_cell(cell: Cell, cfg: BenchConfig) -> Cell:
+    """The grid cell whose network teaches a kd / kd-ce cell (see BenchConfig.teacher)."""
+    if cfg.teacher == "single-fp":
+        return Cell("single", "fp", cell.seed)
+    alphas = [float(a) for a in (cfg.alphas or [base_train_dict(cfg).get("alpha", 1e-4)])]
+    alpha = cell.alpha if cell.alpha in alphas else alphas[0]
+    return Cell("tna", cell.weights, cell.seed, alpha)
+
+
+def train_config(cell: Cell, cfg: BenchConfig, threads: int = 0):
+    from tna.config import from_dict
+    from tna.train import TrainConfig
+    d = base_train_dict(cfg)
+    d.update(method=cell.method, weights=cell.weights, seed=cell.seed, progress=False,
+             out=str(Path(cfg.out) / cell.name / "run"))
+    if cell.alpha is not None:
+        d["alpha"] = cell.alpha
+    if threads and not d.get("threads"):
+        d["threads"] = threads
+    if cell.method in KD_METHODS:
+        d["teacher"] = str(teacher_path(cell, cfg))
+    return from_dict(TrainConfig, d, where=f"bench cell {cell.name}")
+
+
+def teacher_path(cell: Cell, cfg: BenchConfig) -> Path:
+    t = teacher_cell(cell, cfg)
+    best = Path(cfg.out) / t.name / "run" / "best.pt"
+    return best if cfg.teacher == "single-fp" else Path(cfg.out) / t.name / "twin.pt"
+
+
+def _write_twin(tna_best: Path, out: Path) -> None:
+    """The twin of a tna checkpoint as a checkpoint of its own (full precision)."""
+    from tna import checkpoint as ckpt
+    state = ckpt.load(tna_best)
+    state = {k: v for k, v in state.items() if k not in ("format", "version", "path")}
+    ckpt.save({**state, "model": state["twin"], "twin": None, "compression": None}, out)
+
+
+def run_cell(cell: Cell, cfg: BenchConfig, threads: int = 0) -> dict:
+    """Train, export and deploy one cell; returns (and writes to cell.json) its record."""
+    folder = Path(cfg.out) / cell.name
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "log.txt", "a") as log, contextlib.redirect_stderr(log), \
+            contextlib.redirect_stdout(log):
+        return _run_cell(cell, cfg, folder, threads)
+
+
+def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int) -> dict:
+    import torch
+
+    from tna.deploy import RunConfig, run
+    from tna.deploy.inspect import costs
+    from tna.export import ExportConfig, export
+    from tna.train import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.time()
+    if cell.method in KD_METHODS and cfg.teacher == "tna-twin":
+        twin = teacher_path(cell, cfg)
+        if not twin.exists():
+            _write_twin(Path(cfg.out) / teacher_cell(cell, cfg).name / "run" / "best.pt", twin)
+    tcfg = train_config(cell, cfg, threads)
+    run_dir = Path(tcfg.out)
+    if (run_dir / "result.json").exists():
+        best = run_dir / "best.pt"          # trained before the bench was stopped
+    else:
+        if run_dir.exists() and not (run_dir / "checkpoint.pt").exists():
+            shutil.rmtree(run_dir)          # killed before its first checkpoint: start again
+        resume = (run_dir / "checkpoint.pt").exists()
+        best = train(dataclasses.replace(tcfg, resume=resume))
+    result = json.loads((run_dir / "result.json").read_text())
+    net = export(best, ExportConfig(out=str(folder / "model.net"), limit=cfg.deploy_limit,
+                                    progress=False))
+    deployed = run(net, RunConfig(backend="emulator", compare="reference,emulator",
+                                  limit=cfg.deploy_limit, progress=False))
+    cost = costs(net, measure=True, limit=cfg.activity_samples)
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+               if line.strip()]
+    record = {
+        "cell": cell.name, "method": cell.method, "weights": cell.weights, "seed": cell.seed,
+        "alpha": cell.alpha,
+        "teacher": teacher_cell(cell, cfg).name if cell.method in KD_METHODS else None,
+        "dataset": tcfg.dataset, "arch": tcfg.arch, "epochs": tcfg.epochs,
+        "ternary_after": tcfg.ternary_after if cell.weights != "fp" else None,
+        "torch_test_acc": round(result["test_acc"], 2),
+        "best_val_acc": round(result["best_val_acc"], 2) if result.get("best_val_acc") else None,
+        "deployed_acc": deployed.accuracy.get("emulator"),
+        "reference_acc": deployed.accuracy.get("reference"),
+        "deployed_samples": deployed.samples, "parity": deployed.ok,
+        "train_minutes": round(sum(m["train_seconds"] for m in metrics) / 60, 2),
+        "cell_minutes": round((time.time() - t0) / 60, 2),
+        "hardware": hardware(tcfg.device),
+        "spikes_per_inference": round(cost["spikes"], 1),
+        "synops_per_inference": round(cost["synops"], 1),
+        "weight_kib_netx": round(cost["mem_bits"] / 8 / 1024, 2),
+        "weight_kib_needed": round(cost["needed_bits"] / 8 / 1024, 2),
+        "warnings": len(result.get("warnings", [])),
+    }
+    write_text(folder / "cell.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def hardware(device: str) -> str:
+    import torch
+    if device == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def load_record(cell: Cell, out) -> dict | None:
+    path = Path(out) / cell.name / "cell.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise TnaError(f"{path} is damaged; delete it to run the cell again") from None
+
+
+def log_tail(cell: Cell, out, lines: int = 3) -> str:
+    path = Path(out) / cell.name / "log.txt"
+    if not path.exists():
+        return ""
+    return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,277 @@
+"""What a bench folder reports: results.csv, tables.md (the paper's Tables 1 and 2, and a
+paired test per claim) and PNG plots (the alpha sweep of Fig. 2, methods as in Fig. 3, accuracy
+against weight memory)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from tna.atomic import atomic_path, write_text
+from tna.bench.stats import mean_std, paired
+
+COLUMNS = ["cell", "method", "weights", "alpha", "seed", "teacher", "dataset", "arch", "epochs",
+           "ternary_after", "torch_test_acc", "best_val_acc", "deployed_acc", "reference_acc",
+           "deployed_samples", "parity", "train_minutes", "cell_minutes", "hardware",
+           "spikes_per_inference", "synops_per_inference", "weight_kib_netx",
+           "weight_kib_needed", "warnings"]
+
+# The paper's Fashion-MNIST results (%), Deckers et al.; None where it gives none.
+PAPER_FMNIST = {("single", "fp"): 94.90, ("tna", "fp"): 95.31, ("single", "ternary"): 94.95,
+                ("tna", "ternary"): 95.24, ("single", "binary"): 94.80, ("tna", "binary"): None}
+MODE_NAMES = {"fp": "FP", "ternary": "T-SNN", "binary": "B-SNN"}
+METHOD_NAMES = {"single": "single", "tna": "TNA", "kd": "KD", "kd-ce": "KD+CE"}
+
+
+def write_csv(records: list, out: Path) -> Path:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in records:
+        w.writerow(r)
+    write_text(out / "results.csv", buf.getvalue())
+    return out / "results.csv"
+
+
+def _by(records, method, weights, alpha=None, key="torch_test_acc") -> dict:
+    """seed -> value of the cells of (method, weights[, alpha])."""
+    return {r["seed"]: r[key] for r in records if r["method"] == method and
+            r["weights"] == weights and (alpha is None or r["alpha"] == alpha)
+            and r.get(key) is not None}
+
+
+def _cell(values: dict) -> str:
+    if not values:
+        return "–"
+    m, sd = mean_std(list(values.values()))
+    return f"{m:.2f} ± {sd:.2f} ({len(values)})"
+
+
+def _diff(a: dict, b: dict, margin=0.0) -> tuple:
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None, "–"
+    p = paired([a[s] for s in seeds], [b[s] for s in seeds])
+    ci = "" if p.n < 2 else f" [{p.low:+.2f}, {p.high:+.2f}]"
+    return p, f"{p.mean:+.2f}{ci}"
+
+
+def main_alpha(records):
+    """The alpha the tables use for TNA: the most common one (the first on a tie)."""
+    alphas = [r["alpha"] for r in records if r["method"] == "tna"]
+    return max(dict.fromkeys(alphas), key=alphas.count) if alphas else None
+
+
+def claims(records) -> list:
+    """(claim, a, b, margin, what the margin means) for every claim the grid can test."""
+    a0 = main_alpha(records)
+    modes = {r["weights"] for r in records}
+    methods = {r["method"] for r in records}
+    out = []
+
+    def add(text, a, b, margin=0.0, note=""):
+        if (a[0] in methods and b[0] in methods and a[1] in modes and b[1] in modes):
+            out.append((text, a, b, margin, note))
+
+    for w in ("fp", "ternary", "binary"):
+        add(f"TNA beats a single network ({MODE_NAMES[w]}, Table 1)", ("tna", w), ("single", w))
+    add("T-SNN beats B-SNN (single networks)", ("single", "ternary"), ("single", "binary"))
+    add("T-SNN approaches full precision: within 1 point of FP (single networks)",
+        ("single", "ternary"), ("single", "fp"), -1.0, "margin −1.0 point")
+    add("TNA T-SNN matches or beats the FP single network (Table 2): no more than 0.5 points "
+        "below", ("tna", "ternary"), ("single", "fp"), -0.5, "margin −0.5 point")
+    for w in ("fp", "ternary", "binary"):
+        add(f"TNA beats knowledge distillation ({MODE_NAMES[w]}, Fig. 3)", ("tna", w), ("kd", w))
+        add(f"TNA beats KD+CE ({MODE_NAMES[w]}, Fig. 3)", ("tna", w), ("kd-ce", w))
+    return [(t, a, b, m, n, a0) for t, a, b, m, n in out]
+
+
+def tables(records, dataset: str) -> str:
+    a0 = main_alpha(records)
+    modes = [m for m in ("fp", "ternary", "binary") if any(r["weights"] == m for r in records)]
+    methods = [m for m in ("single", "tna", "kd", "kd-ce") if any(r["method"] == m
+                                                                  for r in records)]
+    paper = dataset == "fashion-mnist"
+    cfg = records[0]
+    lines = [f"# Bench: {dataset}, {cfg['arch']}, {cfg['epochs']} epochs "
+             f"({cfg['hardware']})", "",
+             "Accuracy in % on the full test split unless stated: mean ± std over seeds "
+             "(seeds). *PyTorch*: the trained base in PyTorch; *deployed*: the exported netx file "
+             "on tna's emulator, checked spike for spike against the slayer reference. "
+             "Differences are paired by seed, with their 95% CI (Student's t).", ""]
+    if a0 is not None:
+        lines += [f"TNA cells use α = {a0:g} in the tables below.", ""]
+    lines += ["## Table 1: single network vs TNA", "",
+              "| weights | single (PyTorch) | TNA (PyTorch) | TNA − single | single (deployed) "
+              "| TNA (deployed) |" + (" paper single | paper TNA |" if paper else ""),
+              "|---|---|---|---|---|---|" + ("---|---|" if paper else "")]
+    for w in modes:
+        s, t = _by(records, "single", w), _by(records, "tna", w, a0)
+        row = [MODE_NAMES[w], _cell(s), _cell(t), _diff(t, s)[1],
+               _cell(_by(records, "single", w, key="deployed_acc")),
+               _cell(_by(records, "tna", w, a0, key="deployed_acc"))]
+        if paper:
+            row += [_paper(("single", w)), _paper(("tna", w))]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "## Table 2: full precision, binary and ternary, without and with TNA", "",
+              "| network | " + " | ".join(f"{METHOD_NAMES[m]} (PyTorch) | {METHOD_NAMES[m]} "
+                                           f"(deployed)" for m in methods)
+              + (" | paper (single / TNA)" if paper else "") + " | parity | weight memory KiB "
+              "(values' bits / as netx loads) |",
+              "|---|" + "---|---|" * len(methods) + ("---|" if paper else "") + "---|---|"]
+    for w in modes:
+        row = [MODE_NAMES[w]]
+        for m in methods:
+            alpha = a0 if m == "tna" else None
+            row += [_cell(_by(records, m, w, alpha)),
+                    _cell(_by(records, m, w, alpha, key="deployed_acc"))]
+        if paper:
+            row.append(f"{_paper(('single', w))} / {_paper(('tna', w))}")
+        rs = [r for r in records if r["weights"] == w]
+        exact = sum(bool(r["parity"]) for r in rs)
+        row.append(f"{exact}/{len(rs)} exact")
+        row.append(f"{rs[0]['weight_kib_needed']:.1f} / {rs[0]['weight_kib_netx']:.1f}")
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "## The paper's claims, tested", "",
+              "Verdict: *holds* when the 95% CI of the paired difference lies above the margin, "
+              "*contradicted* when it lies below, otherwise *not shown*.", "",
+              "| claim | difference, PyTorch [95% CI] | verdict | difference, deployed | verdict |",
+              "|---|---|---|---|---|"]
+    for text, a, b, margin, note, alpha in claims(records):
+        row = [text + (f" ({note})" if note else "")]
+        for key in ("torch_test_acc", "deployed_acc"):
+            va = _by(records, a[0], a[1], alpha if a[0] == "tna" else None, key)
+            vb = _by(records, b[0], b[1], alpha if b[0] == "tna" else None, key)
+            p, txt = _diff(va, vb)
+            row += [txt, p.verdict(margin) if p else "–"]
+        lines.append("| " + " | ".join(row) + " |")
+    if paper:
+        lines += ["", "Paper: Deckers et al., Fashion-MNIST, CIFARNet-style net, 250 epochs "
+                      "(ternary from 150); our budgets are far smaller, see the header."]
+    return "\n".join(lines) + "\n"
+
+
+def _paper(key) -> str:
+    v = PAPER_FMNIST.get(key)
+    return "–" if v is None else f"{v:.2f}"
+
+
+def _metrics(out: Path, cell: str) -> list:
+    path = out / cell / "run" / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def plot_alpha_sweep(records, out: Path) -> Path | None:
+    """Fig. 2: per alpha, base CE, matching loss and accuracy per epoch, train and validation
+    (the mean over seeds of the tna cells of the first weight mode)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    tna = [r for r in records if r["method"] == "tna"]
+    if not tna:
+        return None
+    mode = tna[0]["weights"]
+    alphas = sorted({r["alpha"] for r in tna if r["weights"] == mode}, reverse=True)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    panels = (("ce_base", "val_ce", "cross-entropy (base)"), ("mse", "val_mse", "matching loss "
+              "(logit MSE)"), ("train_acc", "val_acc", "accuracy (%)"))
+    for i, alpha in enumerate(alphas):
+        runs = [_metrics(out, r["cell"]) for r in tna if r["weights"] == mode
+                and r["alpha"] == alpha]
+        runs = [m for m in runs if m]
+        if not runs:
+            continue
+        n = min(len(m) for m in runs)
+        epochs = list(range(1, n + 1))
+        color = f"C{i}"
+        for ax, (train_key, val_key, title) in zip(axes, panels):
+            for key, style in ((train_key, "-"), (val_key, "--")):
+                if all(key in m[0] for m in runs):
+                    ys = [sum(m[e][key] for m in runs) / len(runs) for e in range(n)]
+                    ax.plot(epochs, ys, style, color=color, label=f"α={alpha:g} "
+                            f"{'train' if style == '-' else 'val'}")
+            ax.set_title(title)
+            ax.set_xlabel("epoch")
+    axes[2].legend(fontsize=7)
+    fig.suptitle(f"TNA α sweep ({MODE_NAMES[mode]}, mean over seeds; solid train, dashed val)")
+    path = out / "alpha_sweep.png"
+    _save(fig, path)
+    return path
+
+
+def plot_methods(records, out: Path) -> Path:
+    """Fig. 3: TNA vs KD vs KD+CE vs single, per weight mode (mean ± std over seeds)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    a0 = main_alpha(records)
+    modes = [m for m in ("fp", "ternary", "binary") if any(r["weights"] == m for r in records)]
+    methods = [m for m in ("single", "kd", "kd-ce", "tna") if any(r["method"] == m
+                                                                  for r in records)]
+    fig, ax = plt.subplots(figsize=(2 + 1.8 * len(modes), 4))
+    width = 0.8 / len(methods)
+    for j, m in enumerate(methods):
+        means, sds = [], []
+        for w in modes:
+            mu, sd = mean_std(list(_by(records, m, w, a0 if m == "tna" else None).values()))
+            means.append(mu)
+            sds.append(sd)
+        ax.bar([i + j * width for i in range(len(modes))], means, width, yerr=sds,
+               label=METHOD_NAMES[m], capsize=3)
+    ax.set_xticks([i + width * (len(methods) - 1) / 2 for i in range(len(modes))])
+    ax.set_xticklabels([MODE_NAMES[w] for w in modes])
+    lo = min(r["torch_test_acc"] for r in records)
+    ax.set_ylim(max(0, lo - 5), 100)
+    ax.set_ylabel("test accuracy (%), PyTorch")
+    ax.legend()
+    ax.set_title("methods (mean ± std over seeds)")
+    path = out / "methods.png"
+    _save(fig, path)
+    return path
+
+
+def plot_memory(records, out: Path) -> Path:
+    """Deployed accuracy against the weight memory the values need, per cell."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    markers = {"single": "o", "tna": "s", "kd": "^", "kd-ce": "v"}
+    colors = {"fp": "C0", "ternary": "C1", "binary": "C2"}
+    seen = set()
+    for r in records:
+        if r.get("deployed_acc") is None:
+            continue
+        label = f"{METHOD_NAMES[r['method']]} {MODE_NAMES[r['weights']]}"
+        ax.scatter(r["weight_kib_needed"], r["deployed_acc"], marker=markers[r["method"]],
+                   color=colors[r["weights"]], label=None if label in seen else label)
+        seen.add(label)
+    ax.set_xscale("log")
+    ax.set_xlabel("weight memory (KiB, at the bits the values need)")
+    ax.set_ylabel("deployed test accuracy (%)")
+    ax.legend(fontsize=7)
+    path = out / "memory.png"
+    _save(fig, path)
+    return path
+
+
+def write_report(records: list, out: Path) -> list:
+    """results.csv, tables.md and the plots; returns the paths written."""
+    records = sorted(records, key=lambda r: (r["method"], r["weights"], r["alpha"] or 0,
+                                             r["seed"]))
+    write_text(out / "tables.md", tables(records, records[0]["dataset"]))
+    paths = [write_csv(records, out), out / "tables.md"]
+    paths += [p for p in (plot_alpha_sweep(records, out), plot_methods(records, out),
+                          plot_memory(records, out)) if p]
+    return paths

@@ -1,0 +1,111 @@
+"""Runs a bench's cells, `jobs` at a time, then writes its report."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+
+from tna.atomic import write_text
+from tna.bench.config import BenchConfig
+from tna.bench.grid import KD_METHODS, cells, load_record, log_tail, run_cell, teacher_cell
+from tna.bench.report import write_report
+from tna.errors import TnaError
+
+
+def bench(cfg: BenchConfig) -> Path:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_grid(cfg, out)
+    todo = cells(cfg)
+    records = {c.name: r for c in todo if (r := load_record(c, out)) is not None}
+    pending = [c for c in todo if c.name not in records]
+    _log(f"bench {out}: {len(todo)} cells, {len(records)} finished, {len(pending)} to run"
+         f" ({cfg.jobs} at a time)")
+    failed = _run_all(pending, cfg, records)
+    done = [records[c.name] for c in todo if c.name in records]
+    if done:
+        for path in write_report(done, out):
+            _log(f"wrote {path}")
+    if failed:
+        raise TnaError(f"{len(failed)} of {len(todo)} cells failed ({', '.join(failed)}); see "
+                       f"their log.txt under {out}, fix the cause and run the bench again: "
+                       f"finished cells are kept")
+    return out
+
+
+def _check_same_grid(cfg: BenchConfig, out: Path) -> None:
+    """A bench folder belongs to one grid: resuming with other training settings would mix
+    incomparable cells in one table."""
+    import dataclasses
+    keep = {k: v for k, v in dataclasses.asdict(cfg).items()
+            if k not in ("jobs", "progress", "out", "methods", "weights", "seeds", "alphas")}
+    path = out / "bench.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != keep:
+            diff = sorted(k for k in set(old) | set(keep) if old.get(k) != keep.get(k))
+            raise TnaError(f"{out} holds a bench with other settings ({', '.join(diff)}); "
+                           f"choose another --out or delete the folder")
+    else:
+        write_text(path, json.dumps(keep, indent=2) + "\n")
+
+
+def _threads(cfg: BenchConfig) -> int:
+    """Torch threads per cell: the cores shared out between the cells that run at once."""
+    return max(1, (os.cpu_count() or 1) // cfg.jobs)
+
+
+def _run_all(pending, cfg: BenchConfig, records: dict) -> list:
+    failed = []
+    ready = lambda c: (c.method not in KD_METHODS   # noqa: E731 - kd cells wait for their teacher
+                       or teacher_cell(c, cfg).name in records)
+    if cfg.jobs == 1:
+        for c in pending:
+            if not ready(c):
+                failed.append(f"{c.name} (its teacher {teacher_cell(c, cfg).name} failed)")
+                continue
+            _one(c, cfg, records, failed, lambda: run_cell(c, cfg, _threads(cfg)))
+        return failed
+    with ProcessPoolExecutor(cfg.jobs, mp_context=get_context("spawn")) as pool:
+        running, waiting = {}, list(pending)
+        while waiting or running:
+            for c in [c for c in waiting if ready(c)][:cfg.jobs - len(running)]:
+                waiting.remove(c)
+                running[pool.submit(run_cell, c, cfg, _threads(cfg))] = (c, time.time())
+                _log(f"  start {c.name}")
+            if not running:      # what is left waits for teachers that failed
+                failed += [f"{c.name} (its teacher {teacher_cell(c, cfg).name} failed)"
+                           for c in waiting]
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                c, t0 = running.pop(fut)
+                _one(c, cfg, records, failed, fut.result, t0)
+    return failed
+
+
+def _one(c, cfg, records, failed, get, t0=None) -> None:
+    t0 = t0 or time.time()
+    if cfg.jobs == 1:
+        _log(f"  run {c.name}")
+    try:
+        r = get()
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:   # noqa: BLE001 - one failed cell must not stop the others
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _log(f"  FAILED {c.name}: {first} | {log_tail(c, cfg.out)}")
+        failed.append(c.name)
+        return
+    records[c.name] = r
+    _log(f"  done {c.name}: PyTorch {r['torch_test_acc']:.2f}%, deployed "
+         f"{r['deployed_acc']:.2f}% ({'exact' if r['parity'] else 'NOT exact'}), "
+         f"{(time.time() - t0) / 60:.1f} min")
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
