@@ -25,7 +25,7 @@ class TrainConfig:
     weights: str = "ternary"       # fp | ternary (Eq. 6) | binary, for the base's hidden layers
     teacher: str | None = None     # checkpoint (or run folder) of the kd / kd-ce teacher
     # data
-    dataset: str = "fashion-mnist"  # fashion-mnist | mnist | digits | npz:PATH
+    dataset: str = "fashion-mnist"  # fashion-mnist|mnist|digits|cifar10|cifar100|cifar10-dvs|npz:PATH
     data_dir: str | None = None    # IDX folder; None = the data set's default place
     val_size: float = 0.1          # fraction (or count) of train held out for validation
     limit: int | None = None       # cap each split at N samples: quick runs and tests
