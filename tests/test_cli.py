@@ -187,9 +187,10 @@ def test_cli_inspect(cli_run, capsys):
     code, out, _ = call(capsys, "inspect", folder / "m.net")
     assert code == 0
     lines = out.splitlines()
-    assert "w bits" in lines[0] and "syn mem (bits)" in lines[0]
+    assert "bits netx" in lines[0] and "mem tna (bits)" in lines[0]
     ternary_row = next(l for l in lines if l.split()[:2] == ["2", "dense"])
-    assert ternary_row.split()[5] == "2"               # netx's weight bits of the ternary layer
+    assert ternary_row.split()[5:7] == ["2", "2"]      # weight bits (netx, tna) of the ternary layer
+    assert any("with tna's loader" in l and "with unmodified netx" in l for l in lines)
     assert any(l.startswith("total: ") for l in lines)
     assert "tna metadata: digits, T=5" in out
     code, out, _ = call(capsys, "inspect", folder / "m.net", "--measure", "--limit", "10")

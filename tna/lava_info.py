@@ -42,15 +42,15 @@ def _param(proc, name):
     return None
 
 
-def loaded_weight_bits(path) -> list[tuple]:
-    """(netx layer index, type, num_weight_bits, weight_exp) per synapse, as netx set them."""
-    import h5py
+def loaded_weight_bits(path, loader: str = "netx") -> list[tuple]:
+    """(netx layer index, type, num_weight_bits, weight_exp) per synapse, as Lava holds them
+    after `loader` ('netx': unmodified netx.hdf5.Network; 'tna': tna.deploy.lava_net) built it."""
+    from tna.netx import read_net
     prepare_lava_import()
     with contextlib.redirect_stdout(io.StringIO()):   # netx prints its layer table
-        from lava.lib.dl.netx import hdf5
-        net = hdf5.Network(net_config=str(path))
-    with h5py.File(path, "r") as f:
-        types = [f[f"layer/{i}/type"][()][0].decode() for i in range(len(f["layer"]))]
+        from tna.deploy.lava_net import load_network
+        net = load_network(path, loader)
+    types = [layer.type for layer in read_net(path).layers]
     ids = [i for i, t in enumerate(types) if t not in ("flatten", "input")]
     rows = []
     for i, block in zip(ids, net.layers):

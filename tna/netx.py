@@ -367,6 +367,115 @@ def write_net(model: NetxModel, path) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------- weight bits
+
+# Which loader builds the Lava network: 'tna' = tna.deploy.lava_net.Network, netx's loader whose
+# conv layers also go through optimize_weight_bits (ternary convs at 2 bits); 'netx' = unmodified
+# lava.lib.dl.netx.hdf5.Network (conv synapses at Lava's default 8 bits, exponent 0).
+LOADERS = ("tna", "netx")
+LAVA_WEIGHT_BITS = 8           # Lava's default num_weight_bits, and the clip width of its models
+
+
+def optimize_weight_bits(weight) -> tuple[np.ndarray, int, int]:
+    """netx's `optimize_weight_bits` (lava.lib.dl.netx.utils) in numpy: (weights, bits, exponent).
+
+    The weights come back shifted left by the scale netx picks, the exponent undoes that shift
+    (synaptic sum * 2**exponent), `bits` is num_weight_bits. netx prints its clip warnings; this
+    clips silently. Raises ValueError on all-zero weights, where netx's own fails.
+    """
+    w = np.asarray(weight).astype(int)
+    max_w, min_w = np.max(w), np.min(w)
+    if max_w > 254 and min_w < 0:
+        w = np.clip(w, -256, 254)
+        max_w = np.max(w)
+    if min_w < -256 and max_w > 0:
+        w = np.clip(w, -256, 254)
+        min_w = np.min(w)
+    with np.errstate(divide="ignore"):
+        if max_w < 0:
+            is_signed, scale = 0, -256 / min_w
+        elif min_w >= 0:
+            is_signed, scale = 0, 255 / max_w
+        else:
+            is_signed, scale = 1, np.min([127 / max_w, -128 / min_w])
+    scale_bits = np.floor(np.log2(scale)) + is_signed
+    if not np.isfinite(scale_bits):
+        raise ValueError("all weights are zero; netx's optimize_weight_bits cannot handle that")
+    n = 8                      # largest n with every weight a multiple of 2**n
+    while n > 0 and np.sum(np.abs(w / 2**n - np.round(w / 2**n))) != 0:
+        n -= 1
+    n -= is_signed
+    shifted = np.left_shift(w.astype(np.int32), int(scale_bits)).astype(int)
+    return shifted, int(8 - scale_bits - n), int(-scale_bits)
+
+
+def synapse_weights(weight) -> tuple[np.ndarray, int]:
+    """Weights as Lava's bit-accurate synapse computes with them, and the weight exponent.
+
+    `optimize_weight_bits`, then what PyDenseModelBitAcc does at its first step (and tna's conv
+    model, tna.deploy.lava_procs): `clip_weights(…, num_bits=8)` and `truncate_weights(…, bits)`
+    with the sign mode of `determine_sign_mode` (netx's own sign mode never reaches the model).
+    The synapse output is then shift_e(W . s), e the exponent.
+    """
+    w, bits, exp = optimize_weight_bits(weight)
+    w = w.astype(np.int32)
+    if np.min(w) >= 0:
+        mixed, inhibitory = 0, 0
+    elif np.max(w) <= 0:
+        mixed, inhibitory = 0, 1
+    else:
+        mixed, inhibitory = 1, 0
+    w = -w if inhibitory else w
+    w = np.clip(w, -(2**LAVA_WEIGHT_BITS) * mixed, 2**LAVA_WEIGHT_BITS - 1)
+    drop = LAVA_WEIGHT_BITS - bits + mixed          # low bits the synapse does not store
+    w = (w >> drop) << drop
+    w = -w if inhibitory else w
+    return w.astype(np.int64), exp
+
+
+def _bits_optimized(layer: Layer) -> tuple:
+    if not np.any(np.asarray(layer.weight).astype(int)):
+        return (0, 0)                                # netx cannot load it; nothing is stored
+    _, bits, exp = optimize_weight_bits(layer.weight)
+    return (bits, exp)
+
+
+def _bits_optimized_or_default(layer: Layer) -> tuple:
+    """tna's loader: optimize_weight_bits, but all-zero kernels keep Lava's default."""
+    if not np.any(np.asarray(layer.weight).astype(int)):
+        return (LAVA_WEIGHT_BITS, 0)
+    return _bits_optimized(layer)
+
+
+def _bits_default(layer: Layer) -> tuple:
+    return (LAVA_WEIGHT_BITS, 0)                     # netx's create_conv passes no weight bits
+
+
+# (layer type, loader) -> the (num_weight_bits, weight_exp) Lava's synapse gets.
+_WEIGHT_BIT_RULES: dict[tuple, Callable] = {
+    ("dense", "netx"): _bits_optimized,
+    ("dense", "tna"): _bits_optimized,
+    ("conv", "netx"): _bits_default,
+    ("conv", "tna"): _bits_optimized_or_default,
+}
+
+
+def weight_bits(layer: Layer, loader: str = "tna") -> tuple:
+    """(num_weight_bits, weight_exp) that `loader` configures Lava's synapse with; (0, 0) when
+    the layer has no weights."""
+    if loader not in LOADERS:
+        raise TnaError(f"loader = {loader!r}: choose one of {', '.join(LOADERS)}")
+    if layer.weight is None:
+        return (0, 0)
+    rule = _WEIGHT_BIT_RULES.get((layer.type, loader), _bits_default)
+    return rule(layer)
+
+
+def optimizes_weights(layer_type: str, loader: str) -> bool:
+    """Whether `loader` puts this layer type's weights through optimize_weight_bits."""
+    return _WEIGHT_BIT_RULES.get((layer_type, loader), _bits_default) is not _bits_default
+
+
 # --------------------------------------------------------------------------- checking
 
 def validate(model: NetxModel, input_shape: tuple | None = None) -> list[str]:

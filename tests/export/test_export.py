@@ -107,8 +107,13 @@ def test_ternary_layers_load_as_2bit_weights(trained, tmp_path):
             values = np.unique(netx.read_net(path).layers[i].weight)
             m = values.max()
             assert set(values) <= {-m, 0.0, m} and m == 2 ** round(np.log2(m)), values
-        # netx loads convs with 8-bit weights whatever their values
+        # netx loads convs with 8-bit weights whatever their values; tna's loader at 2 bits
         assert all(bits == 8 for _, kind, bits, _ in rows if kind == "conv")
+        tna_rows = loaded_weight_bits(path, "tna")
+        assert [r for r in tna_rows if r[1] == "dense"] == [r for r in rows if r[1] == "dense"]
+        ternary_convs = [r for r in tna_rows if r[1] == "conv" and r[0] in meta.ternary_layers]
+        assert all(bits == 2 for _, _, bits, _ in ternary_convs), tna_rows
+        assert ternary_convs or name == "dense"
 
 
 def test_first_and_last_layers_are_not_ternary(trained, tmp_path):

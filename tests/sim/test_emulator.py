@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from tna.errors import TnaError
-from tna.netx import Layer, NetxModel, NeuronParams
+from tna.netx import Layer, NetxModel, NeuronParams, synapse_weights
 from tna.sim import emulate, first_difference
-from tna.sim.emulator import netx_dense_weights
 
 
 def small_net(bias=False, delay=False) -> NetxModel:
@@ -75,11 +74,11 @@ def test_binary_input_treats_any_nonzero_value_as_a_spike():
 
 
 def test_dense_weight_handling_matches_netx_rules():
-    w, e = netx_dense_weights(np.array([[64, -64], [0, 64]]))         # ternary: 2-bit weights
+    w, e = synapse_weights(np.array([[64, -64], [0, 64]]))         # ternary: 2-bit weights
     assert e == -1 and np.array_equal(w, [[128, -128], [0, 128]])
-    w, e = netx_dense_weights(np.array([[-64, 0], [0, -64]]))         # all <= 0: Lava clips -256
+    w, e = synapse_weights(np.array([[-64, 0], [0, -64]]))         # all <= 0: Lava clips -256
     assert e == -2 and np.array_equal(w, [[-128, 0], [0, -128]])      # to -255, then truncates
-    w, e = netx_dense_weights(np.array([[254, -256], [2, 0]]))
+    w, e = synapse_weights(np.array([[254, -256], [2, 0]]))
     assert e == 0 and np.array_equal(w, [[254, -256], [2, 0]])
 
 
@@ -133,7 +132,7 @@ def test_dense_weights_equal_lavas_own_functions():
         ref = ref.astype(np.int32)
         sign = determine_sign_mode(ref)
         ref = truncate_weights(clip_weights(ref, sign, num_bits=8), sign, bits)
-        got, got_exp = netx_dense_weights(w)
+        got, got_exp = synapse_weights(w)
         assert got_exp == exp and np.array_equal(got, ref), w
 
 

@@ -38,6 +38,7 @@ class Job:
     layer_samples: int
     progress: bool
     lava_models: str = "fast"
+    loader: str = "tna"                # netx loader Lava uses: tna (2-bit ternary convs) | netx
 
 
 def _logits(spikes, voltage, readout):
@@ -68,7 +69,7 @@ def run_emulator(job: Job) -> BackendOutput:
     from tna.sim.emulator import emulate
     t0 = time.time()
     res = emulate(job.model, job.inputs, input_message_bits=job.input_message_bits,
-                  record=("spikes",), record_layers=())
+                  record=("spikes",), record_layers=(), loader=job.loader)
     spikes = res.out_spikes.to(torch.int64).flatten(1, -2).numpy()
     voltage = None
     if res.out_voltage is not None:
@@ -77,7 +78,7 @@ def run_emulator(job: Job) -> BackendOutput:
     # Per-layer counts on a subset, each layer over its own aligned window of T steps.
     k = min(job.layer_samples, len(job.inputs))
     sub = emulate(job.model, job.inputs[:k], input_message_bits=job.input_message_bits,
-                  record=("spikes",), record_layers="all")
+                  record=("spikes",), record_layers="all", loader=job.loader)
     T = job.inputs.shape[-1]
     counts = []
     for rank, idx in enumerate(sorted(sub.spikes), start=1):
@@ -95,7 +96,7 @@ def _run_lava(job: Job, backend: str) -> BackendOutput:
     res = run_lava(job.net_path, job.inputs, timesteps=job.inputs.shape[-1],
                    readout="voltage" if job.readout == "voltage" else "spike",
                    input_message_bits=job.input_message_bits, backend=backend,
-                   progress=job.progress, models=job.lava_models)
+                   progress=job.progress, models=job.lava_models, loader=job.loader)
     spikes = np.asarray(res.spikes).astype(np.int64)
     voltage = None if res.voltage is None else np.asarray(res.voltage).astype(np.int64)
     return BackendOutput(backend, spikes=spikes, voltage=voltage,

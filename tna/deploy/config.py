@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tna.errors import TnaError
+from tna.netx import LOADERS
 
 BACKENDS = ("lava-sim", "loihi2", "emulator", "reference")
 
@@ -24,6 +25,7 @@ class RunConfig:
     readout: str | None = None        # voltage | spike; default: the file's (spike for foreign files)
     input_message_bits: int | None = None   # graded input bits; default: the file's (0 = binary)
     lava_models: str = "fast"         # fast: exact faster conv, async runtime | stock: lava-nc's own fixed_pt models
+    loader: str = "tna"               # tna: netx's loader + 2-bit ternary convs (tna.deploy.lava_net) | netx: unmodified netx (8-bit convs)
     per_layer: bool = False           # also compare every layer's u, v and spikes (emulator vs Lava)
     layer_samples: int = 20           # samples for per-layer spike counts and --per-layer
     progress: bool = True             # progress bar over samples
@@ -33,6 +35,8 @@ class RunConfig:
             raise TnaError(f"backend = {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.lava_models not in ("fast", "stock"):
             raise TnaError(f"lava_models = {self.lava_models!r}: choose fast or stock")
+        if self.loader not in LOADERS:
+            raise TnaError(f"loader = {self.loader!r}: choose one of {', '.join(LOADERS)}")
         if self.split not in ("test", "val"):
             raise TnaError(f"split = {self.split!r}: choose test or val")
         for key in ("limit", "timesteps", "layer_samples"):

@@ -1,8 +1,10 @@
 """`tna inspect`: what a netx file costs on Loihi 2, layer by layer.
 
-Weight bits and exponents are those netx gives Lava: dense layers go through netx's
-`optimize_weight_bits` (so {-64, 0, 64} becomes 2-bit weights); netx loads conv layers with
-8-bit weights whatever their values. Synaptic memory = synapses * weight bits. With data,
+Weight bits and exponents are those Lava's synapses get, with each loader (tna.netx.weight_bits):
+unmodified netx puts dense layers through its `optimize_weight_bits` (so {-64, 0, 64} becomes
+2-bit weights) and loads conv layers with 8-bit weights whatever their values; tna's loader
+(tna.deploy.lava_net, what `tna run` uses) optimises conv layers too. Synaptic memory = weights
+stored * weight bits (a conv kernel is stored once). With data,
 activity is measured with the slayer reference (which equals Lava bit for bit): spikes per
 inference per layer and synaptic operations (one per spike per synapse it drives).
 """
@@ -11,24 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from tna import netx
-
-
-def weight_bits(layer: netx.Layer) -> tuple:
-    """(bits, exponent) that netx will configure Lava's synapse with."""
-    if layer.weight is None:
-        return (0, 0)
-    if layer.type == "dense":
-        from tna.lava_info import prepare_lava_import
-        prepare_lava_import()
-        from tna.models.snn import _slayer
-        _slayer()    # lava.lib.dl's first import prints a Prophesee warning: keep it quiet
-        from lava.lib.dl.netx.utils import optimize_weight_bits
-        w = np.asarray(layer.weight).astype(int)
-        if not np.any(w):
-            return (0, 0)
-        _, bits, exp, _ = optimize_weight_bits(w)
-        return (int(bits), int(exp))
-    return (8, 0)   # netx's create_conv passes no weight bits: Lava's default 8
 
 
 def min_bits(layer: netx.Layer) -> int:
@@ -77,25 +61,29 @@ def _activity(model: netx.NetxModel, dataset, limit, data_dir):
 def costs(path, dataset=None, measure=False, limit=200, data_dir=None) -> dict:
     """What `path` costs on Loihi 2, as numbers: one dict per layer and the totals.
 
-    Memory in bits: `mem_bits` as netx loads the weights, `needed_bits` at the bits their
+    Memory in bits: `mem_bits` as unmodified netx loads the weights (`bits`, `exp`),
+    `tna_mem_bits` as tna's loader does (`tna_bits`, `tna_exp`), `needed_bits` at the bits their
     values need. With `measure`, spikes and synaptic ops per inference (the slayer reference
     on `limit` samples of `dataset`)."""
     model = netx.read_net(path)
     layers = []
     for layer in model.layers:
-        bits, exp = weight_bits(layer) if layer.weight is not None else (0, 0)
+        bits, exp = netx.weight_bits(layer, "netx")
+        tna_bits, tna_exp = netx.weight_bits(layer, "tna")
         stored = layer.num_synapses
         if layer.type == "conv":
             stored = int(np.asarray(layer.weight).size)   # conv stores the kernel once
         layers.append({"type": layer.type, "shape": list(layer.shape),
                        "neurons": layer.num_neurons, "synapses": layer.num_synapses,
                        "bits": bits, "needs": min_bits(layer) if bits else 0, "exp": exp,
-                       "mem_bits": stored * bits,
+                       "mem_bits": stored * bits, "tna_bits": tna_bits, "tna_exp": tna_exp,
+                       "tna_mem_bits": stored * tna_bits,
                        "needed_bits": stored * (min_bits(layer) if bits else 0)})
     out = {"model": model, "layers": layers,
            "neurons": sum(r["neurons"] for r in layers),
            "synapses": sum(r["synapses"] for r in layers),
            "mem_bits": sum(r["mem_bits"] for r in layers),
+           "tna_mem_bits": sum(r["tna_mem_bits"] for r in layers),
            "needed_bits": sum(r["needed_bits"] for r in layers)}
     if measure:
         spikes, synops, n = _activity(model, dataset, limit, data_dir)
@@ -116,20 +104,24 @@ def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> 
         b = r["bits"]
         rows.append([f"{i}", r["type"], "x".join(str(s) for s in r["shape"]),
                      f"{r['neurons']:,}", f"{r['synapses']:,}",
-                     f"{b}" if b else "-", f"{r['needs']}" if b else "-",
-                     f"{r['exp']}" if b else "-", f"{r['mem_bits']:,}" if b else "-"])
+                     f"{b}" if b else "-", f"{r['tna_bits']}" if b else "-",
+                     f"{r['needs']}" if b else "-", f"{r['mem_bits']:,}" if b else "-",
+                     f"{r['tna_mem_bits']:,}" if b else "-"])
         if measure:
             rows[-1] += ([f"{r['spikes']:,.1f}", f"{r['synops']:,.0f}"] if "spikes" in r
                          else ["-", "-"])
-    head = ["layer", "type", "shape", "neurons", "synapses", "w bits", "needs", "w exp",
-            "syn mem (bits)"]
+    head = ["layer", "type", "shape", "neurons", "synapses", "bits netx", "bits tna", "needs",
+            "mem netx (bits)", "mem tna (bits)"]
     extra_head = ["spikes/inf", "synops/inf"] if measure else []
-    tot = {"neurons": cost["neurons"], "synapses": cost["synapses"], "mem": cost["mem_bits"]}
+    tot = {"neurons": cost["neurons"], "synapses": cost["synapses"], "mem": cost["mem_bits"],
+           "tna": cost["tna_mem_bits"]}
     table = [head + extra_head] + rows
     widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in table]
-    lines.append(f"total: {tot['neurons']:,} neurons, {tot['synapses']:,} synapses, "
-                 f"{tot['mem']:,} bits of synaptic memory ({tot['mem'] / 8 / 1024:,.1f} KiB)")
+    lines.append(f"total: {tot['neurons']:,} neurons, {tot['synapses']:,} synapses; synaptic "
+                 f"memory {tot['tna']:,} bits ({tot['tna'] / 8 / 1024:,.1f} KiB) with tna's "
+                 f"loader (tna run), {tot['mem']:,} bits ({tot['mem'] / 8 / 1024:,.1f} KiB) "
+                 f"with unmodified netx")
     if measure:
         lines.append(f"per inference ({cost['samples']} samples of {dataset or model.meta.dataset}): "
                      f"{cost['spikes']:,.0f} spikes, {cost['synops']:,.0f} synaptic ops")
@@ -140,6 +132,7 @@ def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> 
         lines.append(f"tna metadata: {m.dataset}, T={m.timesteps}, {m.encoding} input "
                      f"({m.input_bits}-bit, message bits {m.input_message_bits}), readout "
                      f"{m.readout}, weights {m.weights}{acc}")
-    lines.append("note: netx loads conv layers with 8-bit weights whatever their values "
-                 "('needs' shows the bits the values need)")
+    lines.append("note: unmodified netx loads conv layers with 8-bit weights whatever their "
+                 "values; tna's loader gives them netx's dense weight-bit rule ('needs': the "
+                 "bits the values need)")
     return "\n".join(lines)

@@ -1,6 +1,8 @@
 """Run a netx HDF5 network on Lava (CPU simulator or Loihi 2) for many samples at once.
 
-The network is loaded with lava-dl's unmodified `netx.hdf5.Network` and compiled ONCE. Samples
+The network is loaded with tna's netx loader (`tna.deploy.lava_net`: netx's loader that also gives
+conv layers netx's weight-bit optimisation, so ternary kernels take 2 bits) or, with
+`loader='netx'`, lava-dl's unmodified `netx.hdf5.Network`, and compiled ONCE. Samples
 are concatenated in time, each in a window of R = T + drain Lava steps, and the network resets
 its neurons every R steps (`reset_interval=R, reset_offset=1`: netx resets layer i at Lava steps
 t with t % R == (i + 2) % R, exactly when the first input of a window reaches it). The input goes
@@ -46,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from tna.errors import TnaError
+from tna.netx import LOADERS
 
 #: Lava steps between the input and the last layer's output, per Dense/Conv layer.
 SPIKE_OFFSET_PER_LAYER = 1
@@ -213,7 +216,7 @@ def _validate(inputs, timesteps, readout, backend):
 def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
              input_message_bits: int = 0, backend: str = "lava-sim",
              drain_steps: int | None = None, progress: bool = True,
-             models: str = "fast") -> LavaResult:
+             models: str = "fast", loader: str = "tna") -> LavaResult:
     """Run every sample of `inputs` through the netx network at `net_path` on Lava.
 
     inputs: integers in slayer layout, (N, neurons, T) or (N, C, H, W, T), T = timesteps.
@@ -225,10 +228,14 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
         Dense/Conv layers (the pipeline delay), so the window holds all T aligned steps.
     models: 'fast' (default: exact faster conv model, asynchronous execution; see lava_procs)
         or 'stock' (lava-nc's own fixed_pt models under Loihi2SimCfg, ~10x slower).
+    loader: 'tna' (conv weights at netx's optimized weight bits, e.g. 2 for ternary kernels) or
+        'netx' (unmodified netx.hdf5.Network: conv weights at 8 bits); the outputs are the same.
     Returns a LavaResult; aligned outputs follow the slayer no-shift timeline.
     """
     if models not in ("fast", "stock"):
         raise TnaError(f"models={models!r}: use fast or stock")
+    if loader not in LOADERS:
+        raise TnaError(f"loader={loader!r}: use one of {', '.join(LOADERS)}")
     inputs = _validate(inputs, timesteps, readout, backend)
     net_path = Path(net_path)
     info = _inspect_net(net_path)
@@ -245,7 +252,7 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
     with tempfile.TemporaryDirectory(prefix="tna-lava-") as tmp:
         raw_spikes, raw_voltage, seconds = _simulate(
             net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
-            Path(tmp), models=models)
+            Path(tmp), models=models, loader=loader)
     raw_spikes = raw_spikes.reshape(n, window, -1).transpose(0, 2, 1)
     spike_lag = SPIKE_OFFSET_PER_LAYER * info.num_layers
     voltage = None
@@ -259,7 +266,7 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
 
 
 def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
-              tmp, models="fast"):
+              tmp, models="fast", loader="tna"):
     """Run the concatenated samples; returns raw (steps, out) spikes, v or None, seconds."""
     n, t = lava_inputs.shape[:2]
     steps = n * window
@@ -276,14 +283,14 @@ def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backen
 
     started = time.perf_counter()
     with _quiet():
-        from lava.lib.dl import netx
         from lava.magma.core.run_conditions import RunSteps
 
         from tna.deploy import lava_procs
+        from tna.deploy.lava_net import load_network
 
-        net = netx.hdf5.Network(net_config=str(net_path), reset_interval=window, reset_offset=1,
-                                input_message_bits=input_message_bits,
-                                input_shape=in_shape if len(in_shape) == 3 else None)
+        net = load_network(net_path, loader, reset_interval=window, reset_offset=1,
+                           input_message_bits=input_message_bits,
+                           input_shape=in_shape if len(in_shape) == 3 else None)
         clean = False
         try:
             out_shape = net.out.shape

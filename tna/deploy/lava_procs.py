@@ -10,7 +10,13 @@ once and reads the outputs after `run` returns, with no per-element messaging.
 
 Every file is time-major: row `t` holds the data of Lava time step `t + 1` (Lava counts from 1).
 
-2. `PyFastConvModelFixed`, a drop-in process model for `lava.proc.conv.process.Conv`. lava-nc's
+2. `PyConvModelBitAcc`: lava-nc's fixed-point Conv model, plus the weight handling of its
+bit-accurate Dense model (clip to 8 bits, truncate to `num_weight_bits`, shift the sum by
+`weight_exp`) for synapses configured with weight bits or an exponent. lava-nc's own conv model
+ignores both Vars; unmodified netx sets neither (8 bits, exponent 0), and then this model is
+lava-nc's. tna's netx loader (tna.deploy.lava_net) sets them, e.g. 2 bits for ternary kernels.
+
+`PyFastConvModelFixed`, a drop-in process model for `lava.proc.conv.process.Conv`. lava-nc's
 fixed-point model computes a convolution with one `scipy.signal.convolve2d` call per (output,
 input) channel pair (2,560 calls per step for a 16-32-64 channel net: ~90% of the run time).
 This model computes the same float64 sums with one BLAS matrix product per kernel tap and then
@@ -45,9 +51,12 @@ from lava.proc.conv.models import PyConvModelFixed
 from lava.proc.conv.process import Conv
 from lava.proc.lif.models import PyLifResetModelBitAcc
 from lava.proc.lif.process import LIFReset
+from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
 #: Key in a LIFReset process's proc_params: (path, num_steps, shape) of the file its v goes to.
 V_FILE_KEY = "tna_v_file"
+#: num_weight_bits Lava gives a Conv that nobody configured (netx's create_conv).
+DEFAULT_WEIGHT_BITS = 8
 
 
 def _open(proc_params, mode):
@@ -149,36 +158,69 @@ def fast_conv(input_: np.ndarray, weight: np.ndarray, kernel_size, stride, paddi
     return out.astype(weight.dtype)  # the same cast as lava-nc's conv
 
 
-class PyFastConvModelFixed(PyConvModelFixed):
-    """lava-nc's fixed-point Conv model with `fast_conv` in place of the scipy loop."""
+def _conv_step(model, conv) -> None:
+    """One step of a fixed-point Conv model computing its sum with `conv` (lava-nc's signature).
+
+    Weights with bits or an exponent set are clipped and truncated once, as PyDenseModelBitAcc
+    does, and the sum is scaled by 2**weight_exp before lava-nc's 24-bit wrap. A module function,
+    not a method: the async conversion runs `run_spk` on an instance of another class.
+    """
+    if model.a_buf is None:
+        model.a_buf = np.zeros_like(model.a_out.shape)
+    model.a_out.send(model.a_buf)
+    if model.num_message_bits.item() > 0:
+        s_in = model.s_in.recv()
+    else:
+        s_in = model.s_in.recv().astype(bool)
+    bits, exp = int(model.num_weight_bits.item()), int(model.weight_exp.item())
+    configured = (bits, exp) != (DEFAULT_WEIGHT_BITS, 0)
+    if configured and not model.weights_set:
+        sign = determine_sign_mode(model.weight)
+        model.weight = truncate_weights(clip_weights(model.weight, sign, num_bits=8), sign, bits)
+        model.weights_set = True
+    a_out = conv(s_in, model.weight, model.kernel_size, model.stride, model.padding,
+                 model.dilation, model.groups[0])
+    if configured:
+        a_out = np.left_shift(a_out, exp) if exp > 0 else np.right_shift(a_out, -exp)
+    model.a_buf = conv_utils.signed_clamp(a_out, bits=24)
+
+
+class PyConvModelBitAcc(PyConvModelFixed):
+    """lava-nc's fixed-point Conv (its own convolution) honouring num_weight_bits and weight_exp."""
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.weights_set = False       # no leading underscore: the async conversion copies it
 
     def run_spk(self) -> None:
-        if self.a_buf is None:
-            self.a_buf = np.zeros_like(self.a_out.shape)
-        self.a_out.send(self.a_buf)
-        if self.num_message_bits.item() > 0:
-            s_in = self.s_in.recv()
-        else:
-            s_in = self.s_in.recv().astype(bool)
-        a_out = fast_conv(s_in, self.weight, self.kernel_size, self.stride, self.padding,
-                          self.dilation, self.groups[0])
-        self.a_buf = self.clamp_precision(a_out)
+        _conv_step(self, conv_utils.conv)
+
+
+class PyFastConvModelFixed(PyConvModelBitAcc):
+    """`PyConvModelBitAcc` with `fast_conv` in place of lava-nc's per-channel scipy loop."""
+
+    def run_spk(self) -> None:
+        _conv_step(self, fast_conv)
 
 
 #: Exact, faster replacements for lava-nc's fixed-point models (selected by process class).
 FAST_MODELS = {Conv: PyFastConvModelFixed, LIFReset: PyVoltageWriterLifReset}
 
 
+#: lava-nc's models, with Conv honouring weight bits (what `StockSimCfg` selects by class).
+STOCK_MODELS = {Conv: PyConvModelBitAcc, LIFReset: PyVoltageWriterLifReset}
+
+
 class StockSimCfg(Loihi2SimCfg):
     """Loihi2SimCfg(fixed_pt) with lava-nc's own models and runtime handshake.
 
-    The one exception is LIFReset's model, lava-nc's own bit-accurate model plus a writer of v
-    after each step (an observer; the arithmetic is lava-nc's).
+    The exceptions: LIFReset's model is lava-nc's own bit-accurate model plus a writer of v
+    after each step (an observer; the arithmetic is lava-nc's), and Conv's is lava-nc's plus the
+    weight bits and exponent tna's loader sets (`PyConvModelBitAcc`; lava-nc's own otherwise).
     """
 
     def __init__(self) -> None:
-        super().__init__(select_tag="fixed_pt",
-                         exception_proc_model_map={LIFReset: PyVoltageWriterLifReset})
+        super().__init__(select_tag="fixed_pt", exception_proc_model_map=STOCK_MODELS)
 
 
 class AsyncSimCfg(Loihi2SimCfg):

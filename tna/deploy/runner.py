@@ -168,7 +168,7 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
                        f"T = {meta.timesteps}")
     job = Job(net_path=str(net_path), model=model, inputs=inputs, readout=readout,
               input_message_bits=bits, layer_samples=cfg.layer_samples, progress=cfg.progress,
-              lava_models=cfg.lava_models)
+              lava_models=cfg.lava_models, loader=cfg.loader)
     names = cfg.compare_list
     # Lava forks its processes: run it before torch has started thread pools in this process
     # (forking a process with live OpenMP/BLAS threads can hang the children).
@@ -187,7 +187,7 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
               if o.layer_counts}
     per_layer = None
     if cfg.per_layer:
-        per_layer = _per_layer(net_path, model, inputs[:cfg.layer_samples], bits)
+        per_layer = _per_layer(net_path, model, inputs[:cfg.layer_samples], bits, cfg.loader)
     result = RunResult(net=str(net_path), backend=cfg.backend, samples=len(inputs),
                        outputs=outputs, parity=parity, accuracy=accuracy, layer_counts=counts,
                        tolerance=cfg.tolerance, per_layer=per_layer,
@@ -210,11 +210,12 @@ def _save_npy(path, array) -> None:
             np.save(f, array)
 
 
-def _per_layer(net_path, model, inputs, bits) -> str:
+def _per_layer(net_path, model, inputs, bits, loader) -> str:
     """Every layer's spikes, u and v: emulator vs the real Lava simulator, first difference."""
     from tna.sim.emulator import emulate, first_difference
     from tna.sim.lava_harness import run_lava
-    a = emulate(model, inputs, input_message_bits=bits, record=("spikes", "u", "v"))
-    b = run_lava(net_path, inputs, input_message_bits=bits)
+    a = emulate(model, inputs, input_message_bits=bits, record=("spikes", "u", "v"),
+                loader=loader)
+    b = run_lava(net_path, inputs, input_message_bits=bits, loader=loader)
     diff = first_difference(a, b)
     return "identical" if diff is None else str(diff)

@@ -178,10 +178,16 @@ def _netx_indices(model) -> list:
 
 
 def weight_bits_report(path) -> list[str]:
-    """Load `path` with unmodified netx and read each layer's weight bits back from Lava."""
+    """Load `path` with tna's netx loader and read each layer's weight bits back from Lava;
+    name the bits unmodified netx gives where they differ."""
     from tna.lava_info import loaded_weight_bits
-    return [f"layer/{i} {kind}: {bits}-bit weights, exponent {exp}"
-            for i, kind, bits, exp in loaded_weight_bits(path)]
+    layers = netx.read_net(path).layers
+    lines = []
+    for i, kind, bits, exp in loaded_weight_bits(path, "tna"):
+        stock, _ = netx.weight_bits(layers[i], "netx")
+        note = f" (unmodified netx: {stock}-bit)" if stock != bits else ""
+        lines.append(f"layer/{i} {kind}: {bits}-bit weights, exponent {exp}{note}")
+    return lines
 
 
 def _train_cfg(state):

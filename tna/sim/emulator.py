@@ -27,9 +27,11 @@ Fixed-point equations, per neuron layer and step t (integers; wrap32 = two's-com
         graded input (message bits > 0): a[t] = wrap32(shift_e(wrap32(W . s[t-1-d])))
         shift_e(x) = x << e if e > 0 else x >> -e (arithmetic);  d = netx `delay`, clipped to
         0..62 and truncated (DelayDense; per output neuron, per input, or per synapse)
-    synapse, conv (slayer layout; equals netx's flipped (W,H,C) kernel, no weight exponent):
-        a[t] = wrap24(conv2d(s[t-1], W, stride, padding, dilation, groups)),
-        wrap24(x) = ((x + 2^23) mod 2^24) - 2^23;   netx ignores `delay` on conv layers
+    synapse, conv (slayer layout; equals netx's flipped (W,H,C) kernel):
+        a[t] = wrap24(shift_e(conv2d(s[t-1], W, stride, padding, dilation, groups))),
+        wrap24(x) = ((x + 2^23) mod 2^24) - 2^23;   netx ignores `delay` on conv layers.
+        Unmodified netx: W as in the file, e = 0 (8-bit weights). tna's loader: W and e as for
+        dense (optimize_weight_bits, clip, truncate; tna.deploy.lava_procs' conv model)
     neuron (CUBA LIF, du = iDecay - 1, dv = vDecay, bias_exp = 6):
         if resetting at t (t mod R == (reset_offset + k) mod R): u = v = 0
         rtz(x) = sign(x) * (|x| >> 12)                                       # round toward zero
@@ -63,7 +65,7 @@ import numpy as np
 import torch
 
 from tna.errors import TnaError
-from tna.netx import Layer, NetxModel
+from tna.netx import Layer, NetxModel, optimizes_weights, synapse_weights
 
 UV_MAX = 2**23                 # u, v are 24-bit signed on Loihi
 DECAY_UNITY = 4096             # decays are in units of 1/4096 per step
@@ -153,55 +155,6 @@ def first_difference(a: EmulatorResult, b: EmulatorResult,
 
 
 # --------------------------------------------------------------------------- netx weights
-
-def netx_dense_weights(weight: np.ndarray) -> tuple[np.ndarray, int]:
-    """Dense weights as Lava's fixed-point Dense model uses them, and the weight exponent.
-
-    Reproduces netx's `.astype(int)` and `optimize_weight_bits`, then PyDenseModelBitAcc's
-    `clip_weights(…, num_bits=8)` and `truncate_weights(…, num_weight_bits)` with the sign mode from
-    `determine_sign_mode` (netx's own sign mode never reaches the model). The synapse output is
-    `shift_e(W . s)` with e the returned exponent.
-    """
-    w = np.asarray(weight).astype(int)
-    max_w, min_w = np.max(w), np.min(w)
-    if max_w > 254 and min_w < 0:
-        w = np.clip(w, -256, 254)
-        max_w = np.max(w)
-    if min_w < -256 and max_w > 0:
-        w = np.clip(w, -256, 254)
-        min_w = np.min(w)
-    with np.errstate(divide="ignore"):
-        if max_w < 0:
-            is_signed, scale = 0, -256 / min_w
-        elif min_w >= 0:
-            is_signed, scale = 0, 255 / max_w
-        else:
-            is_signed, scale = 1, np.min([127 / max_w, -128 / min_w])
-    scale_bits = np.floor(np.log2(scale)) + is_signed
-    if not np.isfinite(scale_bits):
-        raise ValueError("all weights are zero; netx's optimize_weight_bits cannot handle that")
-    n = 8
-    while n > 0 and np.sum(np.abs(w / 2**n - np.round(w / 2**n))) != 0:
-        n -= 1
-    n -= is_signed
-    num_weight_bits = int(8 - scale_bits - n)
-    weight_exp = int(-scale_bits)
-    w = np.left_shift(w.astype(np.int32), int(scale_bits)).astype(int).astype(np.int32)
-
-    # Lava's model: sign mode from the shifted weights, then clip to 8 bits and truncate.
-    if np.min(w) >= 0:
-        mixed, inhibitory = 0, 0
-    elif np.max(w) <= 0:
-        mixed, inhibitory = 0, 1
-    else:
-        mixed, inhibitory = 1, 0
-    w = -w if inhibitory else w
-    w = np.clip(w, -(2**8) * mixed, 2**8 - 1)
-    drop = 8 - num_weight_bits + mixed
-    w = (w >> drop) << drop
-    w = -w if inhibitory else w
-    return w.astype(np.int64), weight_exp
-
 
 def netx_delays(delay, weight_shape: tuple) -> np.ndarray:
     """netx's synaptic delay matrix (out, in) for a dense layer's `delay` field."""
@@ -300,7 +253,7 @@ def _dense_stage(i, layer, in_shape, flat_ok, graded) -> _Stage:
         raise TnaError(f"{where}: weight shape {w.shape} does not fit {n_in} inputs and "
                        f"{out} outputs")
     try:
-        weight, weight_exp = netx_dense_weights(w)
+        weight, weight_exp = synapse_weights(w)
         delays = None if layer.delay is None else netx_delays(layer.delay, w.shape)
     except ValueError as e:
         raise TnaError(f"{where}: {e}") from None
@@ -312,7 +265,7 @@ def _dense_stage(i, layer, in_shape, flat_ok, graded) -> _Stage:
     return stage
 
 
-def _conv_stage(i, layer, in_shape, graded) -> _Stage:
+def _conv_stage(i, layer, in_shape, graded, loader) -> _Stage:
     where = _where(i, layer)
     if layer.weight is None or np.asarray(layer.weight).ndim != 4:
         raise TnaError(f"{where}: conv weight must be 4-D (out, in/groups, kh, kw)")
@@ -320,6 +273,9 @@ def _conv_stage(i, layer, in_shape, graded) -> _Stage:
         raise TnaError(f"{where}: conv needs a (C, H, W) input, the previous layer gives "
                        f"{in_shape}")
     w = np.asarray(layer.weight).astype(int).astype(np.int32).astype(np.int64)
+    weight_exp = 0
+    if optimizes_weights("conv", loader) and np.any(w):
+        w, weight_exp = synapse_weights(w)         # tna's loader: weight bits as for dense
     groups = int(layer.groups or 1)
     stride, padding, dilation = (tuple(int(x) for x in p) for p in
                                  (layer.stride, layer.padding, layer.dilation))
@@ -334,16 +290,17 @@ def _conv_stage(i, layer, in_shape, graded) -> _Stage:
         raise TnaError(f"{where}: shape {tuple(layer.shape)} does not match {shape} computed "
                        f"from input {in_shape}")
     stage = _Stage(index=i, kind="conv", in_shape=tuple(in_shape), shape=shape, weight=w,
-                   graded=graded, stride=stride, padding=padding, dilation=dilation, groups=groups)
+                   weight_exp=weight_exp, graded=graded, stride=stride, padding=padding, dilation=dilation, groups=groups)
     _neuron_params(stage, layer, where)
     return stage
 
 
 def plan(model: NetxModel, input_shape: tuple | None = None, *, input_message_bits: int = 0,
-         reset_offset: int = 0) -> list[_Stage]:
+         reset_offset: int = 0, loader: str = "tna") -> list[_Stage]:
     """Compile `model` into neuron-layer stages the way netx.hdf5.Network builds its blocks.
 
-    `input_shape` (slayer layout) is used when the model has no input layer.
+    `input_shape` (slayer layout) is used when the model has no input layer. `loader` ('tna' or
+    'netx', see tna.netx.LOADERS) decides the conv layers' weight bits and exponent.
     """
     stages: list[_Stage] = []
     shape = tuple(input_shape) if input_shape is not None else None
@@ -368,7 +325,7 @@ def plan(model: NetxModel, input_shape: tuple | None = None, *, input_message_bi
             stage = _dense_stage(i, layer, shape, flatten_next, graded)
             flatten_next = False
         elif layer.type == "conv":
-            stage = _conv_stage(i, layer, shape, graded)
+            stage = _conv_stage(i, layer, shape, graded, loader)
         else:
             raise TnaError(f"{where}: '{layer.type}' layers are not supported by the emulator "
                            f"(it runs input, flatten, dense and conv)")
@@ -453,19 +410,22 @@ class _Runner:
     def _activation(self, y: torch.Tensor) -> torch.Tensor:
         """Lava's integer handling of a synaptic sum -> a << 6 as the LIF adds it (wrap32)."""
         s = self.s
-        if s.kind == "conv" and y.dtype == torch.float32:
-            # |y| < 2^24 here, so the 24-bit wrap and the << 6 stay exact in float32.
+        if s.kind == "conv" and y.dtype == torch.float32 and s.weight_exp <= 0:
+            # |y| < 2^24 here, so the shift (floor of a power-of-two scaling), the 24-bit wrap
+            # and the << 6 stay exact in float32.
+            if s.weight_exp < 0:
+                y = torch.floor(y * 2.0**s.weight_exp)
             lo, hi = torch.aminmax(y)
             if hi >= UV_MAX or lo < -UV_MAX:
                 y = torch.where(y >= UV_MAX, y - 2 * UV_MAX, torch.where(y < -UV_MAX, y + 2 * UV_MAX, y))
             return y * (1 << ACT_SHIFT)
         z = y.round().to(torch.int64)
+        e = s.weight_exp
         if s.kind == "conv":
-            z = _wrap(z, 24)
+            z = _wrap(z << e if e > 0 else z >> -e, 24)
         else:
             if s.graded and s.delays is None:
                 z = _wrap(z, 32)       # Dense: int32 weights.dot(int32 s_in) wraps
-            e = s.weight_exp
             z = _wrap(z << e if e > 0 else z >> -e, 32)
         return _wrap(z << ACT_SHIFT, 32)
 
@@ -613,7 +573,7 @@ def _windowed(stages: list[_Stage], reset_interval, reset_offset) -> bool:
 def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
             record=("spikes",), record_layers="all", reset_interval: int | None = None,
             reset_offset: int = 0, steps: int | None = None,
-            batch_size: int = 1024) -> EmulatorResult:
+            batch_size: int = 1024, loader: str = "tna") -> EmulatorResult:
     """Run `model` on a batch of inputs exactly as netx + Lava's fixed-point simulator would.
 
     inputs: integers in slayer layout (N, C, H, W, T) or (N, F, T) (numpy or torch; CUDA tensors
@@ -628,6 +588,8 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
       layers) resets u and v when Lava step t satisfies t % R == (reset_offset + k) % R.
     steps: Lava steps to run (default T + L, L = neuron layers); input is zero after T.
     batch_size: samples run at once (bounds memory).
+    loader: whose netx loader Lava runs the file with: 'tna' (conv weights through netx's
+      optimize_weight_bits, as dense) or 'netx' (unmodified netx: conv at 8 bits, exponent 0).
     Returns an `EmulatorResult` (raw Lava timeline plus aligned output, see the module docstring).
     """
     bad = set(record) - set(RECORDABLE)
@@ -641,7 +603,7 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
     device = x.device
     timesteps = x.shape[-1]
     stages = plan(model, tuple(x.shape[1:-1]), input_message_bits=input_message_bits,
-                  reset_offset=reset_offset)
+                  reset_offset=reset_offset, loader=loader)
     first = stages[0]
     if int(np.prod(x.shape[1:-1])) != int(np.prod(first.in_shape)) or (
             first.kind == "conv" and tuple(x.shape[1:-1]) != first.in_shape):

@@ -1,8 +1,10 @@
 """A minimal Lava runner that records what `emulate` records, for parity checks.
 
-`run_lava(path, inputs)` builds `lava.lib.dl.netx.hdf5.Network(path)` once per sample, feeds the
+`run_lava(path, inputs)` builds the Lava network once per sample with tna's netx loader
+(`tna.deploy.lava_net`; `loader='netx'`: unmodified `lava.lib.dl.netx.hdf5.Network`), feeds the
 sample through a `RingBuffer` source (zero after the sample's T steps), runs it under
-`Loihi2SimCfg(select_tag='fixed_pt')` and records every neuron layer's spikes, u and v with
+`Loihi2SimCfg(select_tag='fixed_pt')` with lava-nc's models (conv: plus the weight bits tna's
+loader sets, `tna.deploy.lava_procs.STOCK_MODELS`) and records every neuron layer's spikes, u and v with
 `Monitor`s. The result is an `EmulatorResult` in slayer layout, directly comparable with
 `emulate(...)` through `first_difference`. Lava is imported inside the function.
 """
@@ -29,24 +31,26 @@ def _from_lava(data: np.ndarray) -> np.ndarray:
 
 def run_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval: int | None = None,
              reset_offset: int = 0, steps: int | None = None,
-             record=RECORDABLE) -> EmulatorResult:
+             record=RECORDABLE, loader: str = "tna") -> EmulatorResult:
     """Run the netx file on Lava's fixed-point CPU simulator, one compiled network per sample.
 
     inputs: integers in slayer layout (N, C, H, W, T) or (N, F, T); a dense first layer gets the
     sample flattened in (C, H, W) order. Other arguments as `emulate`. Slow (~0.5 s per sample
     plus ~1 ms per step and layer): meant for tests on tiny nets.
     """
-    from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc import io
     from lava.proc.monitor.process import Monitor
 
+    from tna.deploy.lava_net import load_network
+    from tna.deploy.lava_procs import STOCK_MODELS
+
     net_path = Path(net_path)
     x = np.asarray(inputs.cpu() if isinstance(inputs, torch.Tensor) else inputs).astype(np.int64)
     model = read_net(net_path)
     stages = plan(model, tuple(x.shape[1:-1]), input_message_bits=input_message_bits,
-                  reset_offset=reset_offset)
+                  reset_offset=reset_offset, loader=loader)
     timesteps = x.shape[-1]
     steps = timesteps + len(stages) if steps is None else int(steps)
     per: dict = {name: {st.index: [] for st in stages} for name in record}
@@ -55,8 +59,8 @@ def run_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval: i
             sample = sample.reshape(-1, timesteps)
         data = np.zeros(sample.shape[:-1] + (steps,), dtype=np.int64)
         data[..., :min(timesteps, steps)] = sample[..., :steps]
-        net = netx.hdf5.Network(net_config=str(net_path), input_message_bits=input_message_bits,
-                                reset_interval=reset_interval, reset_offset=reset_offset)
+        net = load_network(net_path, loader, input_message_bits=input_message_bits,
+                           reset_interval=reset_interval, reset_offset=reset_offset)
         source = io.source.RingBuffer(data=_to_lava(data))
         source.s_out.connect(net.inp)
         monitors = []
@@ -67,7 +71,9 @@ def run_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval: i
                 mon.probe(target=target, num_steps=steps)
                 monitors.append((st, name, mon, target))
         try:
-            net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+            net.run(condition=RunSteps(num_steps=steps),
+                    run_cfg=Loihi2SimCfg(select_tag="fixed_pt",
+                                         exception_proc_model_map=dict(STOCK_MODELS)))
             for st, name, mon, target in monitors:
                 got = mon.get_data()[target.process.name][target.name]
                 arr = _from_lava(np.asarray(got))
