@@ -86,3 +86,22 @@ def test_kd_ce_is_ce_plus_alpha_mse(alpha):
     expect = ce_by_hand(BASE, LABELS) + alpha * 8 / 6
     assert terms["loss"].item() == pytest.approx(expect, rel=1e-12)
     assert terms["mse"].item() == pytest.approx(8 / 6, rel=1e-12)
+
+
+def test_label_smoothing_by_hand():
+    # PyTorch's smoothing eps: (1 - eps) * CE + eps * mean over the K classes of -log p_k,
+    # applied to both CE terms of Eq. 5 and not to the MSE.
+    eps = 0.1
+
+    def smoothed(rows, labels):
+        total = 0.0
+        for row, y in zip(rows, labels):
+            lse = math.log(sum(math.exp(v) for v in row))
+            total += (1 - eps) * (lse - row[y]) + eps * sum(lse - v for v in row) / len(row)
+        return total / len(rows)
+
+    terms = loss_terms(t(BASE), torch.tensor(LABELS), twin_logits=t(TWIN), method="tna",
+                       alpha=0.5, label_smoothing=eps)
+    assert terms["ce_base"].item() == pytest.approx(smoothed(BASE, LABELS), rel=1e-12)
+    assert terms["ce_twin"].item() == pytest.approx(smoothed(TWIN, LABELS), rel=1e-12)
+    assert terms["mse"].item() == pytest.approx(mse_by_hand(BASE, TWIN), rel=1e-12)

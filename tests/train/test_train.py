@@ -126,9 +126,11 @@ def teacher(tmp_path_factory):
 
 
 @pytest.mark.parametrize("kw,has,lacks", [
-    (dict(method="single", weights="fp"), {"ce_base"}, {"ce_twin", "mse", "twin_val_acc"}),
+    (dict(method="single", weights="fp"), {"ce_base", "val_ce"},
+     {"ce_twin", "mse", "twin_val_acc", "twin_val_ce", "val_mse"}),
     (dict(method="single", weights="binary"), {"ce_base"}, {"ce_twin"}),
-    (dict(method="tna", weights="fp"), {"ce_base", "ce_twin", "mse", "twin_val_acc"}, set()),
+    (dict(method="tna", weights="fp"), {"ce_base", "ce_twin", "mse", "twin_val_acc",
+                                         "twin_val_ce", "val_mse"}, set()),
     (dict(method="kd", weights="ternary"), {"mse"}, {"ce_base", "ce_twin"}),
     (dict(method="kd-ce", weights="fp"), {"ce_base", "mse"}, {"ce_twin"}),
 ], ids=["single-fp", "single-binary", "tna-fp", "kd-ternary", "kd-ce-fp"])
