@@ -194,6 +194,12 @@ def encode_events(x: torch.Tensor, encoding: str, timesteps: int, input_bits: in
     raise TnaError(f"encoding={encoding!r}: choose one of {', '.join(ENCODINGS)}")
 
 
+def shard_slice(n: int, rank: int, world: int) -> slice:
+    """Process `rank`'s rows of a batch of `n` split over `world` processes: contiguous, in
+    rank order, sizes differing by at most one (a part is empty only when n < world)."""
+    return slice(n * rank // world, n * (rank + 1) // world)
+
+
 class BatchLoader:
     """Yields (x_encoded float32, y int64) batches of one split.
 
@@ -223,8 +229,13 @@ class BatchLoader:
         """Number of samples in the split."""
         return len(self.labels)
 
-    def batches(self, epoch: int = 0, start: int = 0):
-        """Iterate over the batches of `epoch`, beginning at batch index `start`."""
+    def batches(self, epoch: int = 0, start: int = 0, shard: tuple = (0, 1)):
+        """Iterate over the batches of `epoch`, beginning at batch index `start`.
+
+        `shard=(rank, world)`: only process `rank`'s part of each batch (`shard_slice`), for
+        data-parallel training. The batch is drawn whole first, so the parts of all processes
+        are exactly the batch of one process, augmentation and rate spikes included.
+        """
         cfg, split_id = self.cfg, SPLIT_IDS[self.split]
         n = len(self.labels)
         if self.train:
@@ -239,6 +250,13 @@ class BatchLoader:
             g = keyed_generator(cfg.seed, _STREAM_BATCH, split_id, epoch, b)
             if self.augment:
                 x = augment_batch(x, g, cfg.crop_padding, self.hflip)
+            if shard[1] > 1:
+                part = shard_slice(len(y), *shard)
+                if cfg.encoding == "rate" and x.ndim == 4:   # spikes drawn for the whole batch
+                    x = encode(x, cfg.encoding, cfg.timesteps, cfg.input_bits, cfg.flatten, g)
+                    yield x[part], y[part]
+                    continue
+                x, y = x[part], y[part]        # other encodings are per pixel: encode the part
             yield encode(x, cfg.encoding, cfg.timesteps, cfg.input_bits, cfg.flatten, g), y
 
     def __iter__(self):
