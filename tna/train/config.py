@@ -48,7 +48,7 @@ class TrainConfig:
     scale_grad: float = 10.0       # surrogate gradient height, relative to slayer's (1.0 = slayer)
     # optimisation
     epochs: int = 4                # the paper: 250
-    batch_size: int = 64           # the paper: 256; smaller batches learn faster per epoch
+    batch_size: int = 64           # global: split over --nproc processes; the paper: 256
     eval_batch_size: int = 1000    # evaluation only; larger is faster, same result
     lr: float = 0.003              # Adam peak lr; the paper's 0.01 is unstable with CUBA blocks
     lr_schedule: str = "cosine"    # cosine: to 0 over the run | exp: lr * lr_gamma per epoch (paper)

@@ -11,6 +11,8 @@ With --weights ternary|binary the base's hidden layers are compressed from epoch
 Determinism: the data order, augmentation and rate spikes are keyed by (seed, epoch, batch) and
 the global torch RNG (dropout) is saved at every epoch end, so `--resume` after an interruption
 reaches the same final weights as an uninterrupted run on CPU.
+
+Under torchrun (several processes) the same loop runs data-parallel: see tna.train.distributed.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from tna import checkpoint as ckpt
 from tna.atomic import atomic_path, remove_stale_temps, write_text
 from tna.errors import TnaError
+from tna.train import distributed
 from tna.train.config import TrainConfig
 
 
@@ -88,22 +91,28 @@ def model_spec_for(cfg: TrainConfig, data):
 
 
 @torch.no_grad()
-def evaluate(model, loader, device="cpu", progress=False, desc="eval") -> float:
-    """Top-1 accuracy (%) of `model` on every batch of `loader`."""
+def evaluate(model, loader, device="cpu", progress=False, desc="eval",
+             world: distributed.World = distributed.World()) -> float:
+    """Top-1 accuracy (%) of `model` on every batch of `loader` (split over `world`'s processes,
+    counts summed over them)."""
     from tqdm import tqdm
     model.eval()
     correct = total = 0
-    for x, y in tqdm(loader.batches(0), total=len(loader), desc=desc, leave=False,
-                     disable=not progress, file=sys.stderr):
+    for x, y in tqdm(loader.batches(0, shard=world.shard), total=len(loader), desc=desc,
+                     leave=False, disable=not progress or not world.main, file=sys.stderr):
+        if len(y) == 0:        # this process's part of a batch smaller than the process count
+            continue
         logits = model(x.to(device))
         correct += (logits.argmax(1).cpu() == y).sum().item()
         total += len(y)
+    correct, total = distributed.all_reduce_sums([correct, total], world, device)
     return 100.0 * correct / max(total, 1)
 
 
-def val_metrics(model, twin, loader, device="cpu") -> dict:
+def val_metrics(model, twin, loader, device="cpu",
+                world: distributed.World = distributed.World()) -> dict:
     """Validation accuracy (%) and mean CE of base (and twin), and the base-twin logit MSE:
-    the curves of the paper's Fig. 2, from one pass over `loader`."""
+    the curves of the paper's Fig. 2, from one pass over `loader` (split over `world`)."""
     nets = {"": model} if twin is None else {"": model, "twin_": twin}
     for net in nets.values():
         net.eval()
@@ -112,7 +121,9 @@ def val_metrics(model, twin, loader, device="cpu") -> dict:
         sums["val_mse"] = 0.0
     total = 0
     with torch.no_grad():
-        for x, y in loader.batches(0):
+        for x, y in loader.batches(0, shard=world.shard):
+            if len(y) == 0:
+                continue
             x = x.to(device)
             logits = {k: net(x).cpu() for k, net in nets.items()}
             for k, z in logits.items():
@@ -121,6 +132,9 @@ def val_metrics(model, twin, loader, device="cpu") -> dict:
             if twin is not None:   # F.mse_loss's mean over a batch's elements, weighted by samples
                 sums["val_mse"] += F.mse_loss(logits[""], logits["twin_"]).item() * len(y)
             total += len(y)
+    if world.size > 1:        # counts and sums of all processes: the single-process figures
+        *values, total = distributed.all_reduce_sums([*sums.values(), total], world, device)
+        sums = dict(zip(sums, values))
     return {k: v / max(total, 1) for k, v in sums.items()}
 
 
@@ -140,11 +154,12 @@ def _compress(model, cfg: TrainConfig, scales=None) -> dict:
 class _Run:
     """The state of one training run (setup / epoch / save); kept flat on purpose."""
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, world: distributed.World = distributed.World()):
         from tna.data import load_data
         from tna.models.snn import build_model
 
         self.cfg = cfg
+        self.world = world             # this process's rank among the run's processes
         self.out = Path(cfg.out)
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise TnaError("--device cuda: no CUDA device is visible; use --device cpu")
@@ -152,9 +167,10 @@ class _Run:
             ckpt.load(cfg.teacher)     # a bad teacher file fails now, not after data and models
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.device = torch.device(cfg.device)
+        self.device = distributed.torch_device(cfg.device, world)
         self.data = load_data(_data_config(cfg), batch_size=cfg.batch_size,
                               eval_batch_size=cfg.eval_batch_size)
+        distributed.check_sizes(world, cfg.batch_size, self.data.train.num_samples)
         self.spec = model_spec_for(cfg, self.data)
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.spec, seed=cfg.seed).to(self.device)
@@ -164,7 +180,8 @@ class _Run:
         params = list(self.model.parameters())
         if self.twin is not None:
             params += list(self.twin.parameters())
-        self.opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=cfg.lr)
+        self.params = [p for p in params if p.requires_grad]   # base and twin: trained, shared
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr)
         steps = len(self.data.train)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda step: lr_factor(step, steps, cfg))   # stepped after every batch
@@ -202,6 +219,7 @@ class _Run:
             "metrics": self.metrics,
             "best_val": self.best_val,
             "warnings": self.warnings,
+            "processes": self.world.size,
         }
 
     def resume(self) -> None:
@@ -231,6 +249,11 @@ class _Run:
         self.metrics = list(state["metrics"])
         self.best_val = float(state["best_val"])
         self.warnings = list(state.get("warnings", []))
+        before = int(state.get("processes", 1))
+        if before != self.world.size:
+            _log(f"note: the run was trained in {before} process(es) and continues in "
+                 f"{self.world.size}: dropout masks and float rounding differ from an "
+                 f"uninterrupted run")
 
     def warn(self, lines) -> None:
         for line in lines:
@@ -252,11 +275,17 @@ class _Run:
             self.twin.train()
         sums: dict[str, float] = {}
         correct = correct_twin = seen = 0
+        shared = self.world.size > 1
+        if shared:      # dropout masks keyed per process and epoch (tna.train.distributed)
+            torch.manual_seed(distributed.dropout_seed(cfg.seed, self.epoch, self.world))
         t0 = time.time()
-        bar = tqdm(loader.batches(self.epoch), total=len(loader), file=sys.stderr,
-                   desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not cfg.progress)
-        for x, y in bar:
+        bar = tqdm(loader.batches(self.epoch, shard=self.world.shard), total=len(loader),
+                   file=sys.stderr, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not cfg.progress or not self.world.main)
+        for b, (x, y) in enumerate(bar):
+            if shared and len(y) == 0:   # a last batch smaller than the process count
+                self._step_shared(None)
+                continue
             x, y = x.to(self.device), y.to(self.device)
             logits = self.model(x)
             twin_logits = self.twin(x) if self.twin is not None else None
@@ -266,13 +295,15 @@ class _Run:
                     teacher_logits = self.teacher(x)
             terms = loss_terms(logits, y, twin_logits, teacher_logits, cfg.method, cfg.alpha,
                                cfg.label_smoothing)
-            if not torch.isfinite(terms["loss"]):
-                raise TnaError(f"epoch {self.epoch + 1}: the loss became {terms['loss'].item()}; "
-                               f"lower --lr (now {cfg.lr}) or --weight-scale")
-            self.opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            self.opt.step()
-            self.sched.step()
+            if shared:
+                self._step_shared(terms["loss"] * (len(y) / self._global_batch(b)))
+            else:
+                if not torch.isfinite(terms["loss"]):
+                    self._diverged(terms["loss"].item())
+                self.opt.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                self.opt.step()
+                self.sched.step()
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
@@ -280,6 +311,11 @@ class _Run:
                 correct_twin += (twin_logits.argmax(1) == y).sum().item()
             seen += len(y)
             bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}", acc=f"{100 * correct / seen:.1f}")
+        if shared:      # the global batch sums: single-process figures up to float rounding
+            keys = list(sums)           # the same terms, in the same order, everywhere
+            *values, correct, correct_twin, seen = distributed.all_reduce_sums(
+                [sums[k] for k in keys] + [correct, correct_twin, seen], self.world, self.device)
+            sums = dict(zip(keys, values))
         row = {k: v / max(seen, 1) for k, v in sums.items()}
         row["train_acc"] = 100.0 * correct / max(seen, 1)
         if self.twin is not None:
@@ -287,6 +323,28 @@ class _Run:
         row["train_seconds"] = time.time() - t0
         row["samples_per_s"] = seen / max(row["train_seconds"], 1e-9)
         return row
+
+    def _global_batch(self, b: int) -> int:
+        """Samples in global batch `b` of the train split (all processes' parts together)."""
+        loader = self.data.train
+        return min(loader.batch_size, loader.num_samples - b * loader.batch_size)
+
+    def _step_shared(self, loss) -> None:
+        """One optimiser step of a data-parallel run: `loss` is this process's mean loss times
+        its share of the global batch (None: an empty share); gradients summed over processes."""
+        self.opt.zero_grad(set_to_none=True)
+        if loss is not None:
+            loss.backward()
+        total = distributed.all_reduce_grads(self.params, loss.item() if loss is not None
+                                             else 0.0)
+        if not math.isfinite(total):        # every process sees the same sum and stops
+            self._diverged(total)
+        self.opt.step()
+        self.sched.step()
+
+    def _diverged(self, loss: float):
+        raise TnaError(f"epoch {self.epoch + 1}: the loss became {loss}; "
+                       f"lower --lr (now {self.cfg.lr}) or --weight-scale")
 
     def save(self, row: dict) -> None:
         self.metrics.append(row)
@@ -341,7 +399,8 @@ def plot_curves(metrics: list[dict], path) -> None:
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    if distributed.is_main():           # one voice for a run of several processes
+        print(msg, file=sys.stderr, flush=True)
 
 
 def train(cfg: TrainConfig, on_epoch=None) -> Path:
@@ -349,32 +408,45 @@ def train(cfg: TrainConfig, on_epoch=None) -> Path:
 
     `on_epoch(model, row)`, if given, is called after every epoch with the base model and the
     epoch's metrics (benchmarks use it to test the base as training goes).
+
+    Started by torchrun, every process calls this and the run is data-parallel (rank 0 writes
+    the run folder and calls `on_epoch`; see tna.train.distributed).
     """
+    world = distributed.setup(cfg.device)
+    try:
+        return _train(cfg, on_epoch, world)
+    finally:
+        distributed.teardown(world)
+
+
+def _train(cfg: TrainConfig, on_epoch, world: distributed.World) -> Path:
     import yaml
 
     from tna.train.health import accuracy_warning, activity_warnings
 
-    run = _Run(cfg)
-    out = run.out
+    run = _Run(cfg, world)
+    out, main = run.out, world.main
     if cfg.resume:
         run.resume()
         _log(f"resuming {out} after epoch {run.epoch}")
     elif (out / "checkpoint.pt").exists():
         raise TnaError(f"{out} already holds a run; pass --resume to continue it or choose "
                        f"another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out)          # temporaries of a run killed with -9 mid-write
-    write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-    x0, _ = next(run.data.train.batches(0))
-    probe = x0[:64].to(run.device)      # a fixed batch to watch spike activity on
-    rates = run.activity(probe)
-    _log(f"data: {run.data.source} train {run.data.train.num_samples} "
-         f"val {run.data.val.num_samples if run.data.val else 0} test {run.data.test.num_samples}"
-         f" | model {run.spec.arch} | method {cfg.method} weights {cfg.weights}")
-    _log("spike activity per layer at start: " + " ".join(f"{100 * r:.1f}%" for r in rates))
-    if run.epoch == 0:
-        run.warn(activity_warnings(rates))
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(out)          # temporaries of a run killed with -9 mid-write
+        write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        x0, _ = next(run.data.train.batches(0))
+        probe = x0[:64].to(run.device)      # a fixed batch to watch spike activity on
+        rates = run.activity(probe)
+        processes = f" | {world.size} processes" if world.size > 1 else ""
+        _log(f"data: {run.data.source} train {run.data.train.num_samples} "
+             f"val {run.data.val.num_samples if run.data.val else 0} "
+             f"test {run.data.test.num_samples} | model {run.spec.arch} | method {cfg.method} "
+             f"weights {cfg.weights}{processes}")
+        _log("spike activity per layer at start: " + " ".join(f"{100 * r:.1f}%" for r in rates))
+        if run.epoch == 0:
+            run.warn(activity_warnings(rates))
 
     while run.epoch < cfg.epochs:
         if cfg.weights != "fp" and run.epoch >= cfg.ternary_after and run.compression is None:
@@ -386,9 +458,11 @@ def train(cfg: TrainConfig, on_epoch=None) -> Path:
         t0 = time.time()
         row.update(run.train_epoch())
         if run.data.val is not None:
-            row.update(val_metrics(run.model, run.twin, run.data.val, run.device))
+            row.update(val_metrics(run.model, run.twin, run.data.val, run.device, world))
         run.epoch += 1
         row["seconds"] = time.time() - t0          # the whole epoch: training and validation
+        if not main:
+            continue
         row["activity"] = run.activity(probe)
         warnings = activity_warnings(row["activity"], run.epoch)
         for name, key in (("base", "val_acc"), ("twin", "twin_val_acc")):
@@ -412,13 +486,17 @@ def train(cfg: TrainConfig, on_epoch=None) -> Path:
                 on_epoch(run.model, row)
             run.model.train()
 
+    distributed.barrier(world)     # rank 0 has written the last checkpoint
     best = out / ("best.pt" if (out / "best.pt").exists() else "checkpoint.pt")
     model, state = ckpt.load_model(best)
-    test_acc = evaluate(model.to(run.device), run.data.test, run.device, cfg.progress, "test")
+    test_acc = evaluate(model.to(run.device), run.data.test, run.device, cfg.progress, "test",
+                        world)
+    if not main:
+        return best
     summary = {"best_epoch": int(state["epoch"]), "best_val_acc": state["best_val"],
                "test_acc": test_acc, "weights": cfg.weights, "method": cfg.method,
                "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics),
-               "warnings": run.warnings}
+               "processes": world.size, "warnings": run.warnings}
     write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
     _log(f"test accuracy of the base (best epoch {summary['best_epoch']}): {test_acc:.2f}%  "
          f"-> {best}")
