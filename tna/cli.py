@@ -110,19 +110,32 @@ from tna.train.config import TrainConfig  # noqa: E402  (light: no torch import)
     "Examples:",
     "  tna train --dataset digits --arch mlp --epochs 6 --ternary-after 3 --out runs/digits",
     "  tna train --config fmnist-cpu           # Fashion-MNIST TNA T-SNN on 2 CPU cores, ~1 h",
-    "  tna train --config paper-fmnist         # the paper's settings: needs its 250-epoch budget"]))
+    "  tna train --config paper-fmnist         # the paper's settings: needs its 250-epoch budget",
+    "  tna train --config fmnist-gpu --device cuda --nproc 4     # data-parallel on 4 GPUs"]))
 @_config_option
+@click.option("--nproc", type=int, default=None,
+              help="Train data-parallel in this many processes (torchrun; gloo on CPU, nccl "
+                   "with --device cuda, one GPU each); --batch-size stays the global batch. "
+                   "[default: 1]")
 @config_options(TrainConfig)
-def train(config_file, **flags):
+def train(config_file, nproc, **flags):
     """Train a base SNN (with its twin for --method tna) and write a run folder.
 
     The run folder holds checkpoint.pt (latest), best.pt, metrics.jsonl, curves.png,
     config.yaml and result.json (test accuracy of the best epoch).
     """
+    from tna.train import distributed
     from tna.train import train as run_train
-    cfg = build_config(TrainConfig, config_file, flags, "train")
-    path = run_train(cfg)
-    click.echo(str(path))
+    debug = click.get_current_context().find_root().obj["debug"]
+    with distributed.quiet_worker(debug):     # under torchrun only rank 0 speaks
+        cfg = build_config(TrainConfig, config_file, flags, "train")
+        if nproc is not None and nproc < 1:
+            raise TnaError(f"--nproc {nproc}: must be a whole number ≥ 1")
+        if nproc is not None and nproc > 1:   # torchrun runs this command in each process
+            sys.exit(distributed.launch(cfg, nproc, debug))
+        path = run_train(cfg)
+    if distributed.is_main():
+        click.echo(str(path))
 
 
 # --------------------------------------------------------------------------- export
