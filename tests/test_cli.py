@@ -128,11 +128,16 @@ def test_validate_exit_codes(tmp_path):
     result = runner.invoke(cli, ["validate", str(good)])
     assert result.exit_code == 0 and "valid (2 layers)" in result.output
 
-    bad = _write(tmp_path, "bad.net", [[2.5, -4, 0, 64], [0, 0, 300, -256]])
+    # netx runs these (truncating, clipping): warnings, not problems
+    odd = _write(tmp_path, "odd.net", [[2.5, -4, 0, 64], [0, 0, 300, -256]])
+    result = runner.invoke(cli, ["validate", str(odd)])
+    assert result.exit_code == 0 and "2 warning(s)" in result.output
+    assert "non-integer" in result.output and "8-bit range" in result.output
+
+    bad = _write(tmp_path, "bad.net", [[0, 0, 0, 0], [0, 0, 0, 0]])
     result = runner.invoke(cli, ["validate", str(bad)])
     assert result.exit_code == 1
-    assert "non-integer" in result.output and "8-bit range" in result.output
-    assert "2 problem(s)" in result.output
+    assert "every weight is 0" in result.output and "1 problem(s)" in result.output
 
     junk = tmp_path / "junk.net"
     junk.write_bytes(b"not hdf5")

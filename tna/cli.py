@@ -261,17 +261,24 @@ def inspect(net, dataset, measure, limit, data_dir):
 def validate(net):
     """Check a netx file against what netx and Loihi 2 accept; name every problem.
 
-    Exit code 0 when valid, 1 when problems were found, 2 when the file cannot be read.
+    Problems stop netx from loading or running the net (and `tna run` refuses it); warnings
+    name what netx runs but Loihi 2 cannot hold, or runs with changed values (`tna run` runs it).
+    Exit code 0 when netx runs the net (warnings or not), 1 when problems were found, 2 when the
+    file cannot be read.
     """
     from tna import netx
     model = netx.read_net(net)
     problems = netx.validate(model)
+    warnings = netx.loihi_warnings(model)
+    for w in warnings:
+        click.echo(f"{net}: warning: {w}")
     if problems:
         for p in problems:
             click.echo(f"{net}: {p}")
         click.echo(f"{len(problems)} problem(s)")
         sys.exit(1)
-    click.echo(f"{net}: valid ({len(model.layers)} layers)")
+    note = f", {len(warnings)} warning(s)" if warnings else ""
+    click.echo(f"{net}: valid ({len(model.layers)} layers{note})")
 
 
 # --------------------------------------------------------------------------- bench

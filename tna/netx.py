@@ -42,18 +42,31 @@ STATE_SCALE = 64 * 64         # slayer float u/v * 4096 = Lava integer u/v
 VTH_MANT_MAX = 2**17 - 1      # Loihi 2 threshold mantissa is 17 bits
 NON_SPIKING_VTH_MANT = VTH_MANT_MAX   # readout layer of a 'voltage'-readout net never spikes
 WEIGHT_MIN, WEIGHT_MAX = -256, 254    # quantize_8bit range of integer weights (even values)
-NETX_LOADABLE = ("input", "dense", "dense_rec", "dense_comp", "conv", "flatten")
+NETX_LOADABLE = ("input", "dense", "dense_rec", "conv", "flatten")
+MAX_DELAY = 62                # netx clips axonal delays to 0..62 (DelayDense max_delay=62)
 
 
 @dataclass
 class NeuronParams:
-    """CUBA neuron parameters in Loihi integer units."""
-    i_decay: int               # current decay, units of 1/4096 per step
-    v_decay: int               # voltage decay, units of 1/4096 per step
+    """Neuron parameters in Loihi integer units (CUBA's; other types keep vThMant only)."""
+    i_decay: int | None        # current decay, units of 1/4096 per step (None: not a CUBA field)
+    v_decay: int | None        # voltage decay, units of 1/4096 per step
     vth_mant: int              # threshold mantissa, units of 2^6 of the voltage state
     ref_delay: int = 1         # written by lava-dl, ignored by netx
     graded_spike: bool = False
     type: str = "CUBA"
+
+
+CUBA_TYPES = ("CUBA", "LOIHI")     # netx builds LIF / LIFReset for these
+# netx's create_dense gives a dense layer without a `neuron` group a non-leaky integrator. netx
+# writes its threshold `1 << 18 - 1`, which Python reads as 1 << (18 - 1) = 2**17: v (24-bit,
+# clipped at 2**23 - 1) never exceeds vThMant << 6 = 2**23, so it never spikes.
+NETX_DEFAULT_NEURON = NeuronParams(i_decay=0, v_decay=4096, vth_mant=1 << 17)
+
+
+def netx_loads_neuron_type(neuron_type: str) -> bool:
+    """netx's get_neuron_params: CUBA/LOIHI (LIF), SDNN (sigma-delta), any type naming RF."""
+    return neuron_type in CUBA_TYPES or neuron_type == "SDNN" or "RF" in neuron_type
 
 
 @dataclass
@@ -65,6 +78,7 @@ class Layer:
     neuron: NeuronParams | None = None
     bias: np.ndarray | None = None
     delay: np.ndarray | None = None      # axonal delay per neuron, in time steps
+    weight_rec: np.ndarray | None = None   # dense_rec: recurrent weights (out, out)
     in_features: int | None = None       # dense
     out_features: int | None = None      # dense
     in_channels: int | None = None       # conv
@@ -77,7 +91,7 @@ class Layer:
 
     @property
     def num_neurons(self) -> int:
-        return int(np.prod(self.shape)) if self.neuron is not None else 0
+        return int(np.prod(self.shape)) if neuron_of(self) is not None else 0
 
     @property
     def num_synapses(self) -> int:
@@ -88,6 +102,28 @@ class Layer:
             c, h, w = self.shape
             return int(c * h * w * np.prod(self.weight.shape[1:]))
         return int(self.weight.size)
+
+
+def neuron_of(layer: Layer) -> NeuronParams | None:
+    """The neuron netx gives `layer`: its own group, netx's default integrator for a dense
+    layer without one, None for layers without neurons (flatten, shape-only input)."""
+    if layer.neuron is not None:
+        return layer.neuron
+    return NETX_DEFAULT_NEURON if layer.type in ("dense", "dense_rec") else None
+
+
+def dense_matrix(layer: Layer) -> np.ndarray:
+    """A dense layer's weight as netx uses it: (out, in), out = prod(shape); netx reshapes a
+    1-D weight to (out, -1). Raises ValueError when the weight does not fit that."""
+    w = np.asarray(layer.weight)
+    out = int(np.prod(layer.shape))
+    if w.ndim == 1:
+        if out < 1 or w.size % out:
+            raise ValueError(f"a 1-D weight of {w.size} values does not split into {out} rows")
+        return w.reshape(out, -1)
+    if w.ndim != 2:
+        raise ValueError(f"weight must be 1-D or 2-D (out, in), not {w.ndim}-D")
+    return w
 
 
 @dataclass
@@ -139,7 +175,7 @@ class NetxModel:
 
     @property
     def neuron_layers(self) -> list:
-        return [layer for layer in self.layers if layer.neuron is not None]
+        return [layer for layer in self.layers if neuron_of(layer) is not None]
 
 
 # --------------------------------------------------------------------------- reading
@@ -160,10 +196,12 @@ def _decode(x) -> str:
 
 def _read_neuron(g, where) -> NeuronParams:
     try:
+        kind = _decode(g["type"][()])
+        cuba = kind in CUBA_TYPES          # other types (SDNN, RF) have no iDecay / vDecay
         return NeuronParams(
-            type=_decode(g["type"][()]),
-            i_decay=int(_scalar(g["iDecay"][()])),
-            v_decay=int(_scalar(g["vDecay"][()])),
+            type=kind,
+            i_decay=int(_scalar(g["iDecay"][()])) if cuba or "iDecay" in g else None,
+            v_decay=int(_scalar(g["vDecay"][()])) if cuba or "vDecay" in g else None,
             vth_mant=int(_scalar(g["vThMant"][()])),
             ref_delay=int(_scalar(g["refDelay"][()])) if "refDelay" in g else 1,
             graded_spike=bool(_scalar(g["gradedSpike"][()])) if "gradedSpike" in g else False,
@@ -180,7 +218,7 @@ def _read_common(g, where, layer_type) -> Layer:
         layer.weight = _numeric(g["weight"][()], f"{where}/weight")
     if "neuron" in g:
         layer.neuron = _read_neuron(g["neuron"], where)
-    for name in ("bias", "delay"):
+    for name in ("bias", "delay", "weight_rec"):
         if name in g:
             setattr(layer, name, _numeric(g[name][()], f"{where}/{name}"))
     return layer
@@ -195,18 +233,23 @@ def _numeric(x, where) -> np.ndarray:
 
 def _read_dense(g, where) -> Layer:
     layer = _read_common(g, where, "dense")
-    _require(g, where, "weight", "neuron")
-    layer.in_features = int(_scalar(g["inFeatures"][()])) if "inFeatures" in g else layer.weight.shape[-1]
-    layer.out_features = int(_scalar(g["outFeatures"][()])) if "outFeatures" in g else layer.weight.shape[0]
+    _require(g, where, "weight")          # no neuron: netx's default integrator (neuron_of)
+    out = int(np.prod(layer.shape))
+    n_in = layer.weight.size // out if out > 0 else 0
+    layer.in_features = int(_scalar(g["inFeatures"][()])) if "inFeatures" in g else n_in
+    layer.out_features = int(_scalar(g["outFeatures"][()])) if "outFeatures" in g else out
     return layer
 
 
 def _read_conv(g, where) -> Layer:
     layer = _read_common(g, where, "conv")
-    _require(g, where, "weight", "neuron", "kernelSize", "stride", "padding", "dilation", "groups")
+    # what netx's create_conv reads; the kernel size comes from the weight (kernelSize is
+    # written by lava-dl but not read)
+    _require(g, where, "weight", "stride", "padding", "dilation", "groups")
     layer.in_channels = int(_scalar(g["inChannels"][()])) if "inChannels" in g else None
     layer.out_channels = int(_scalar(g["outChannels"][()])) if "outChannels" in g else None
-    layer.kernel_size = _pair(g["kernelSize"][()])
+    layer.kernel_size = (_pair(g["kernelSize"][()]) if "kernelSize" in g
+                         else tuple(int(k) for k in layer.weight.shape[2:4]))
     layer.stride = _pair(g["stride"][()])
     layer.padding = _pair(g["padding"][()])
     layer.dilation = _pair(g["dilation"][()])
@@ -316,8 +359,9 @@ def _short(e: BaseException) -> str:
 
 def _write_neuron(g, n: NeuronParams) -> None:
     g.create_dataset("neuron/type", (1,), "S10", [n.type.encode("ascii")])
-    g.create_dataset("neuron/iDecay", data=int(n.i_decay))
-    g.create_dataset("neuron/vDecay", data=int(n.v_decay))
+    for key, val in (("iDecay", n.i_decay), ("vDecay", n.v_decay)):
+        if val is not None:
+            g.create_dataset(f"neuron/{key}", data=int(val))
     g.create_dataset("neuron/vThMant", data=int(n.vth_mant))
     g.create_dataset("neuron/refDelay", data=int(n.ref_delay))
     g.create_dataset("neuron/gradedSpike", data=bool(n.graded_spike))
@@ -326,7 +370,7 @@ def _write_neuron(g, n: NeuronParams) -> None:
 def _write_layer(g, layer: Layer) -> None:
     g.create_dataset("type", (1,), "S10", [layer.type.encode("ascii")])
     g.create_dataset("shape", data=np.array(layer.shape, dtype=np.int64))
-    if layer.type == "dense":
+    if layer.type == "dense" and layer.in_features is not None:
         g.create_dataset("inFeatures", data=int(layer.in_features))
         g.create_dataset("outFeatures", data=int(layer.out_features))
     if layer.type == "conv":
@@ -342,6 +386,8 @@ def _write_layer(g, layer: Layer) -> None:
         g.create_dataset("bias", data=np.asarray(layer.bias, dtype=np.float32))
     if layer.delay is not None:
         g.create_dataset("delay", data=np.asarray(layer.delay, dtype=np.float32))
+    if layer.weight_rec is not None:
+        g.create_dataset("weight_rec", data=np.asarray(layer.weight_rec, dtype=np.float32))
     if layer.neuron is not None:
         _write_neuron(g, layer.neuron)
 
@@ -479,70 +525,126 @@ def optimizes_weights(layer_type: str, loader: str) -> bool:
 # --------------------------------------------------------------------------- checking
 
 def validate(model: NetxModel, input_shape: tuple | None = None) -> list[str]:
-    """Every problem that stops netx from loading the model or Loihi 2 from running it.
+    """Every problem that stops netx from loading or running the model.
 
     `input_shape` (slayer layout, e.g. (1, 28, 28) or (784,)) defaults to the metadata's.
-    Returns human-readable lines naming the layer and field; empty when the model is fine.
+    Returns human-readable lines naming the layer and field; empty when netx runs the model.
+    What netx runs but Loihi 2 cannot hold, or runs with silently changed values, is listed by
+    `loihi_warnings` instead. Two deliberate refusals of files netx would run: layers of a type
+    netx does not know (it skips them silently) and NaN/Inf weights (it casts them to garbage).
     """
     problems: list[str] = []
     if input_shape is None and model.meta is not None and model.meta.input_shape:
         input_shape = tuple(model.meta.input_shape)
-    shape = tuple(input_shape) if input_shape else None
+    state = _Chain(shape=tuple(input_shape) if input_shape else None)
     if not model.layers:
         return ["the file holds no layers"]
     for i, layer in enumerate(model.layers):
         where = f"layer/{i} ({layer.type})"
-        if layer.type not in NETX_LOADABLE:
+        check = _CHAIN.get(layer.type)
+        if check is None:
             problems.append(f"{where}: netx cannot load '{layer.type}' layers "
                             f"(it loads {', '.join(NETX_LOADABLE)}); export pools as grouped convs")
-            shape = tuple(layer.shape)
+            state = _Chain(shape=tuple(layer.shape))
             continue
-        problems += _check_weights(layer, where)
+        problems += _check_values(layer, where)
         problems += _check_neuron(layer, where)
-        shape, chain = _chain_shape(layer, shape, where)
+        state, chain = check(layer, state, where)
         problems += [f"{p}; the layers do not chain, re-export the net" for p in chain]
     return problems
 
 
-def _check_weights(layer: Layer, where: str) -> list[str]:
-    out = []
-    for name in ("weight", "bias"):
-        w = getattr(layer, name)
-        if w is None:
+def loihi_warnings(model: NetxModel) -> list[str]:
+    """What netx runs but Loihi 2 cannot hold (17-bit thresholds, decays in [0, 4096]) or runs
+    with other values than the file holds (non-integer weights truncated, weights beyond 8 bits
+    clipped, delays beyond 62 clipped)."""
+    out: list[str] = []
+    for i, layer in enumerate(model.layers):
+        if layer.type not in _CHAIN:
             continue
-        w = np.asarray(w, dtype=np.float64)
-        if not np.all(np.isfinite(w)):
+        where = f"layer/{i} ({layer.type})"
+        out += _warn_values(layer, where)
+        out += _warn_neuron(layer, where)
+    return out
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """What the next layer gets: the incoming shape (None = unknown, slayer layout) and whether
+    a flatten layer came just before (netx then flattens (W, H, C) into the next dense)."""
+    shape: tuple | None
+    flatten_next: bool = False
+    from_input: bool = False       # the shape is an input layer's, which netx reads for conv only
+
+
+def _finite(layer: Layer, name: str):
+    w = getattr(layer, name)
+    if w is None:
+        return None
+    w = np.asarray(w, dtype=np.float64)
+    return w if np.all(np.isfinite(w)) else None
+
+
+def _check_values(layer: Layer, where: str) -> list[str]:
+    out = []
+    for name in ("weight", "weight_rec", "bias", "delay"):
+        w = getattr(layer, name)
+        if w is not None and not np.all(np.isfinite(np.asarray(w, dtype=np.float64))):
             out.append(f"{where}: {name} holds NaN or Inf; re-export from a checkpoint with "
                        f"finite weights")
+    w = _finite(layer, "weight")
+    if w is not None and layer.type in ("dense", "dense_rec") and w.size and not np.any(
+            w.astype(int)):
+        # netx's optimize_weight_bits takes log2 of max |w| and overflows on it
+        out.append(f"{where}: every weight is 0, which netx cannot load (its "
+                   f"optimize_weight_bits fails); the net did not learn: train it again")
+    d = _finite(layer, "delay")
+    if d is not None and np.any(d < 0):
+        out.append(f"{where}: delay must hold non-negative integers")
+    if layer.type == "dense_rec" and layer.weight_rec is None:
+        out.append(f"{where}: a dense_rec layer needs a weight_rec dataset (netx reads it)")
+    return out
+
+
+def _warn_values(layer: Layer, where: str) -> list[str]:
+    out = []
+    for name in ("weight", "weight_rec", "bias", "delay"):
+        w = _finite(layer, name)
+        if w is None:
             continue
         if np.any(w != np.round(w)):
             bad = w[w != np.round(w)].reshape(-1)[0]
             out.append(f"{where}: {name} holds non-integer values (e.g. {bad:g}); netx truncates "
                        f"them silently, so quantise to integers before export")
-        if name == "weight" and w.size and (w.min() < WEIGHT_MIN or w.max() > WEIGHT_MAX):
-            out.append(f"{where}: weight outside the 8-bit range [{WEIGHT_MIN}, {WEIGHT_MAX}] "
+        if name in ("weight", "weight_rec") and w.size and (w.min() < WEIGHT_MIN
+                                                            or w.max() > WEIGHT_MAX):
+            out.append(f"{where}: {name} outside the 8-bit range [{WEIGHT_MIN}, {WEIGHT_MAX}] "
                        f"(min {w.min():g}, max {w.max():g}); quantise weights to 8 bits "
                        f"(lava-dl quantize_8bit) before export")
-        if name == "weight" and layer.type == "dense" and w.size and not np.any(w):
-            # netx's optimize_weight_bits takes log2 of max |w| and overflows on it
-            out.append(f"{where}: every weight is 0, which netx cannot load (its "
-                       f"optimize_weight_bits fails); the net did not learn: train it again")
-    if layer.delay is not None:
-        d = np.asarray(layer.delay, dtype=np.float64)
-        if not np.all(np.isfinite(d)) or np.any(d < 0) or np.any(d != np.round(d)):
-            out.append(f"{where}: delay must hold non-negative integers")
+        if name == "delay" and w.size and w.max() > MAX_DELAY:
+            out.append(f"{where}: delays above {MAX_DELAY} steps, which netx clips to "
+                       f"{MAX_DELAY}")
     return out
 
 
 def _check_neuron(layer: Layer, where: str) -> list[str]:
     n = layer.neuron
-    if layer.type in ("dense", "conv") and n is None:
-        return [f"{where}: missing neuron group"]
     if n is None:
+        # netx's create_conv reads layer['neuron']; create_dense has a default (neuron_of)
+        return [f"{where}: missing neuron group"] if layer.type == "conv" else []
+    if not netx_loads_neuron_type(n.type):
+        return [f"{where}: netx cannot build neuron type '{n.type}' (it builds CUBA, LOIHI, "
+                f"SDNN and RF types)"]
+    if n.type in CUBA_TYPES and (n.i_decay is None or n.v_decay is None):
+        return [f"{where}: a {n.type} neuron needs iDecay and vDecay"]
+    return []
+
+
+def _warn_neuron(layer: Layer, where: str) -> list[str]:
+    n = layer.neuron
+    if n is None or n.type not in CUBA_TYPES or n.i_decay is None or n.v_decay is None:
         return []
     out = []
-    if n.type not in ("CUBA", "LOIHI"):
-        out.append(f"{where}: neuron type '{n.type}' is not CUBA")
     for name, val in (("iDecay", n.i_decay), ("vDecay", n.v_decay)):
         if not 0 <= val <= P_SCALE:
             out.append(f"{where}: neuron/{name} = {val} outside [0, {P_SCALE}]; a decay is a "
@@ -554,58 +656,85 @@ def _check_neuron(layer: Layer, where: str) -> list[str]:
     return out
 
 
-def _conv_out(size, k, s, p, d) -> int:
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """One spatial size after a convolution (torch's, slayer's and Lava's formula)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _chain_shape(layer: Layer, shape, where) -> tuple:
-    """Shape after `layer` given the incoming shape (None = unknown), and chaining problems."""
+def conv_output_shape(layer: Layer, in_shape: tuple) -> tuple:
+    """(C_out, H, W) of a conv layer given its (C, H, W) input."""
+    k = np.asarray(layer.weight).shape
+    return (k[0], *(conv_output_size(in_shape[1 + a], k[2 + a], layer.stride[a],
+                                     layer.padding[a], layer.dilation[a]) for a in (0, 1)))
+
+
+def _chain_input(layer: Layer, state: _Chain, where: str) -> tuple:
+    return _Chain(shape=tuple(layer.shape), from_input=True), []
+
+
+def _chain_flatten(layer: Layer, state: _Chain, where: str) -> tuple:
+    # netx only notes that the next dense layer takes the previous output flattened; the
+    # flatten layer's own shape is not read.
+    n = int(np.prod(state.shape if state.shape is not None else layer.shape))
+    return _Chain(shape=(n,), flatten_next=True), []
+
+
+def _chain_dense(layer: Layer, state: _Chain, where: str) -> tuple:
     out: list[str] = []
-    t = layer.type
-    if t == "input":
-        return tuple(layer.shape), out
-    if t == "flatten":
-        n = int(np.prod(layer.shape))
-        if shape is not None and int(np.prod(shape)) != n:
-            out.append(f"{where}: flattens {n} values but the previous layer has shape {shape}")
-        return (n,), out
-    if t == "dense":
-        w = layer.weight
-        if w is None or w.ndim != 2:
-            return tuple(layer.shape), out + [f"{where}: weight must be 2-D (out, in)"]
-        if shape is not None and int(np.prod(shape)) != w.shape[1]:
-            out.append(f"{where}: weight expects {w.shape[1]} inputs but the previous layer "
-                       f"gives {int(np.prod(shape))} (shape {shape})")
-        if int(np.prod(layer.shape)) != w.shape[0]:
-            out.append(f"{where}: shape {layer.shape} does not match weight rows {w.shape[0]}")
-        return (int(np.prod(layer.shape)),), out
-    if t == "conv":
-        w = layer.weight
-        if w is None or w.ndim != 4:
-            return tuple(layer.shape), out + [f"{where}: weight must be 4-D (out, in/groups, kh, kw)"]
-        if layer.groups is None or layer.groups < 1:
-            return tuple(layer.shape), out + [f"{where}: groups must be ≥ 1"]
-        if len(layer.shape) != 3:
-            return tuple(layer.shape), out + [f"{where}: conv shape must be (C, H, W), got {layer.shape}"]
-        if min(layer.stride + layer.dilation) < 1 or min(layer.padding) < 0:
-            return tuple(layer.shape), out + [f"{where}: stride {layer.stride} and dilation "
-                                              f"{layer.dilation} must be ≥ 1, padding "
-                                              f"{layer.padding} ≥ 0"]
-        if shape is not None:
-            if len(shape) != 3:
-                out.append(f"{where}: conv needs (C, H, W) input, the previous layer gives {shape}")
-            else:
-                c, h, wd = shape
-                if c != w.shape[1] * layer.groups:
-                    out.append(f"{where}: weight expects {w.shape[1] * layer.groups} input "
-                               f"channels, the previous layer has {c}")
-                oh = _conv_out(h, w.shape[2], layer.stride[0], layer.padding[0], layer.dilation[0])
-                ow = _conv_out(wd, w.shape[3], layer.stride[1], layer.padding[1], layer.dilation[1])
-                if (w.shape[0], oh, ow) != tuple(layer.shape):
-                    out.append(f"{where}: output shape {layer.shape} does not match "
-                               f"{(w.shape[0], oh, ow)} computed from input {shape}")
-        return tuple(layer.shape), out
-    return tuple(layer.shape), out
+    n_out = int(np.prod(layer.shape))
+    try:
+        w = dense_matrix(layer)
+    except ValueError as e:
+        return _Chain(shape=(n_out,)), [f"{where}: {e}"]
+    shape = None if state.from_input else state.shape   # netx's dense takes what it is sent
+    if shape is not None and len(shape) > 1 and not state.flatten_next:
+        out.append(f"{where}: a dense layer after a {shape} output needs a flatten layer "
+                   f"before it (netx connects the shapes as they are)")
+    elif shape is not None and int(np.prod(shape)) != w.shape[1]:
+        out.append(f"{where}: weight expects {w.shape[1]} inputs but the previous layer "
+                   f"gives {int(np.prod(shape))} (shape {shape})")
+    if layer.type == "dense_rec" and layer.weight_rec is not None and \
+            np.asarray(layer.weight_rec).size != n_out * n_out:
+        out.append(f"{where}: weight_rec must hold {n_out} x {n_out} values")
+    return _Chain(shape=(n_out,)), out
+
+
+def _chain_conv(layer: Layer, state: _Chain, where: str) -> tuple:
+    out: list[str] = []
+    w = layer.weight
+    own = _Chain(shape=tuple(layer.shape))
+    if w is None or w.ndim != 4:
+        return own, [f"{where}: weight must be 4-D (out, in/groups, kh, kw)"]
+    if layer.groups is None or layer.groups < 1:
+        return own, [f"{where}: groups must be ≥ 1"]
+    if len(layer.shape) != 3:
+        return own, [f"{where}: conv shape must be (C, H, W), got {layer.shape}"]
+    if min(layer.stride + layer.dilation) < 1 or min(layer.padding) < 0:
+        return own, [f"{where}: stride {layer.stride} and dilation {layer.dilation} must be "
+                     f"≥ 1, padding {layer.padding} ≥ 0"]
+    shape = state.shape
+    if shape is not None:
+        if len(shape) != 3:
+            out.append(f"{where}: conv needs (C, H, W) input, the previous layer gives {shape}")
+        elif shape[0] != w.shape[1] * layer.groups:
+            out.append(f"{where}: weight expects {w.shape[1] * layer.groups} input "
+                       f"channels, the previous layer has {shape[0]}")
+        elif conv_output_shape(layer, shape) != tuple(layer.shape):
+            out.append(f"{where}: output shape {layer.shape} does not match "
+                       f"{conv_output_shape(layer, shape)} computed from input {shape}")
+    return own, out
+
+
+# Layer type -> how it chains: (layer, incoming _Chain, where) -> (outgoing _Chain, problems).
+# These are the types netx loads; dense_comp is not among them (netx 0.6 calls a
+# create_complex_dense it does not define).
+_CHAIN: dict[str, Callable] = {
+    "input": _chain_input,
+    "flatten": _chain_flatten,
+    "dense": _chain_dense,
+    "dense_rec": _chain_dense,
+    "conv": _chain_conv,
+}
 
 
 def validate_or_raise(model: NetxModel, where: str = "") -> None:

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from tna.errors import TnaError
-from tna.netx import NetxModel, P_SCALE, STATE_SCALE, W_SCALE
+from tna.netx import (CUBA_TYPES, NetxModel, P_SCALE, STATE_SCALE, W_SCALE, dense_matrix,
+                      neuron_of)
 
 
 @dataclass
@@ -34,7 +35,7 @@ def _neuron_params(n) -> dict:
 
 def _conv(slayer, layer):
     block = slayer.block.cuba.Conv(
-        _neuron_params(layer.neuron), layer.weight.shape[1] * layer.groups, layer.weight.shape[0],
+        _neuron_params(neuron_of(layer)), layer.weight.shape[1] * layer.groups, layer.weight.shape[0],
         tuple(layer.weight.shape[2:]), stride=layer.stride, padding=layer.padding,
         dilation=layer.dilation, groups=layer.groups, pre_hook_fx=None, delay_shift=False)
     w = torch.tensor(np.asarray(layer.weight, dtype=np.float64) / W_SCALE, dtype=torch.float32)
@@ -43,10 +44,11 @@ def _conv(slayer, layer):
 
 
 def _dense(slayer, layer):
-    out_n, in_n = layer.weight.shape
-    block = slayer.block.cuba.Dense(_neuron_params(layer.neuron), in_n, out_n, pre_hook_fx=None,
-                                    delay_shift=False)
-    w = torch.tensor(np.asarray(layer.weight, dtype=np.float64) / W_SCALE, dtype=torch.float32)
+    weight = dense_matrix(layer)           # netx's (out, in), also for 1-D weights
+    out_n, in_n = weight.shape
+    block = slayer.block.cuba.Dense(_neuron_params(neuron_of(layer)), in_n, out_n,
+                                    pre_hook_fx=None, delay_shift=False)
+    w = torch.tensor(np.asarray(weight, dtype=np.float64) / W_SCALE, dtype=torch.float32)
     block.synapse.weight.data = w.reshape(block.synapse.weight.shape)
     return block
 
@@ -58,6 +60,23 @@ def _flatten(slayer, layer):
 _BUILDERS = {"conv": _conv, "dense": _dense, "flatten": _flatten}
 
 
+def unsupported(model: NetxModel) -> str | None:
+    """Why the slayer reference cannot represent `model` (None when it can): slayer's CUBA
+    blocks have no bias, no axonal delay in netx's sense, no other neuron types."""
+    for i, layer in enumerate(model.layers):
+        if layer.type == "input" and layer.neuron is None:
+            continue
+        if layer.type not in _BUILDERS:
+            return f"layer/{i}: the reference cannot run '{layer.type}' layers"
+        if layer.bias is not None or layer.delay is not None:
+            return (f"layer/{i}: bias and axonal delays are not supported by the slayer "
+                    f"reference; compare emulator and lava-sim instead")
+        n = neuron_of(layer)
+        if n is not None and n.type not in CUBA_TYPES:
+            return f"layer/{i}: the reference runs CUBA neurons only, not '{n.type}'"
+    return None
+
+
 class ReferenceNet(torch.nn.Module):
     """slayer blocks rebuilt from a `NetxModel`; forward gives a `ReferenceOutput`."""
 
@@ -66,17 +85,11 @@ class ReferenceNet(torch.nn.Module):
         from tna.models.snn import _slayer
         slayer = _slayer()
 
-        blocks = []
-        for i, layer in enumerate(model.layers):
-            if layer.type == "input":
-                continue     # shape only; data goes straight into the next layer
-            build = _BUILDERS.get(layer.type)
-            if build is None:
-                raise TnaError(f"layer/{i}: the reference cannot run '{layer.type}' layers")
-            if layer.bias is not None or layer.delay is not None:
-                raise TnaError(f"layer/{i}: bias and axonal delays are not supported by the "
-                               f"slayer reference; compare emulator and lava-sim instead")
-            blocks.append(build(slayer, layer))
+        why = unsupported(model)
+        if why is not None:
+            raise TnaError(why)
+        blocks = [_BUILDERS[layer.type](slayer, layer) for layer in model.layers
+                  if layer.type != "input"]     # input: shape only, data goes to the next layer
         self.blocks = torch.nn.ModuleList(blocks)
         self.readout = readout
         self.eval()

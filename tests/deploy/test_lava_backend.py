@@ -209,6 +209,8 @@ def test_unusable_files_raise_tna_error(tmp_path):
         f.create_dataset("layer/0/type", data=np.array([b"input"], dtype="S10"))
         f.create_dataset("layer/0/shape", data=np.array([4]))
         f.create_dataset("layer/0/neuron/type", data=b"CUBA")
+        for key in ("iDecay", "vDecay", "vThMant"):
+            f.create_dataset(f"layer/0/neuron/{key}", data=1)
     with pytest.raises(TnaError, match="input layer with a neuron"):
         run_lava(path, x, timesteps=2)
 

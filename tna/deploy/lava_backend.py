@@ -88,35 +88,30 @@ class LavaResult:
 class _NetInfo:
     num_layers: int          # Dense/Conv blocks, i.e. Lava steps of pipeline delay
     first_type: str          # 'dense' or 'conv'
+    max_delay_steps: int     # the most axonal delay a spike can collect on its way through
 
 
 def _inspect_net(net_path: Path) -> _NetInfo:
     """Read the layer types of a netx HDF5 file and check that run_lava can feed it."""
-    import h5py
+    from tna.netx import MAX_DELAY, read_net
 
     if not net_path.is_file():
         raise TnaError(f"{net_path}: no such network file; export one with `tna export`")
-    try:
-        with h5py.File(net_path, "r") as f:
-            layers = f["layer"]
-            types = []
-            for i in range(len(layers)):
-                group = layers[str(i)]
-                kind = group["type"][()]
-                kind = (kind[0] if np.ndim(kind) else kind).decode("ascii")
-                if kind == "input" and "neuron" in group:
-                    raise TnaError(f"{net_path}: layer/{i} is an input layer with a neuron; "
-                                   "run_lava feeds data into the first Dense/Conv layer, so "
-                                   "export the net without input neurons")
-                types.append(kind)
-    except (OSError, KeyError) as e:
-        raise TnaError(f"{net_path}: not a netx HDF5 network ({e}); export it with `tna export`")
+    model = read_net(net_path)
+    for i, layer in enumerate(model.layers):
+        if layer.type == "input" and layer.neuron is not None:
+            raise TnaError(f"{net_path}: layer/{i} is an input layer with a neuron; netx leaves "
+                           "its input port unconnected, so no data would reach the net")
+    types = [layer.type for layer in model.layers]
     compute = [t for t in types if t in _COMPUTE_LAYERS]
     unsupported = sorted(set(types) - set(_COMPUTE_LAYERS) - {"input", "flatten"})
     if unsupported or not compute:
         raise TnaError(f"{net_path}: layer types {unsupported or types} cannot run on Lava; "
-                       "netx runs input, flatten, dense and conv layers")
-    return _NetInfo(num_layers=len(compute), first_type=compute[0])
+                       "netx runs input, flatten, dense, dense_rec and conv layers")
+    delays = [min(int(np.max(layer.delay)), MAX_DELAY) for layer in model.layers
+              if layer.delay is not None and np.size(layer.delay) and layer.type != "conv"]
+    return _NetInfo(num_layers=len(compute), first_type=compute[0],
+                    max_delay_steps=sum(max(d, 0) for d in delays))
 
 
 def _to_lava_layout(inputs: np.ndarray, info: _NetInfo) -> np.ndarray:
@@ -224,8 +219,9 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
         'none' (spikes only; same cost as 'spike').
     input_message_bits: 0 for binary spike input, e.g. 8 for graded input values.
     backend: 'lava-sim' (CPU, bit-accurate fixed point) or 'loihi2' (needs lava-loihi).
-    drain_steps: extra Lava steps per sample window; default and minimum: the number of
-        Dense/Conv layers (the pipeline delay), so the window holds all T aligned steps.
+    drain_steps: extra Lava steps per sample window; minimum: the number of Dense/Conv layers
+        (the pipeline delay), so the window holds all T aligned steps; default: that plus the
+        largest axonal delays, so delayed spikes land before the next sample's reset.
     models: 'fast' (default: exact faster conv model, asynchronous execution; see lava_procs)
         or 'stock' (lava-nc's own fixed_pt models under Loihi2SimCfg, ~10x slower).
     loader: 'tna' (conv weights at netx's optimized weight bits, e.g. 2 for ternary kernels) or
@@ -242,7 +238,8 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
     if info.first_type == "conv" and inputs.ndim != 5:
         raise TnaError(f"{net_path}: the first layer is a conv layer; give inputs as "
                        f"(N, C, H, W, T), not {inputs.shape}")
-    drain = info.num_layers if drain_steps is None else drain_steps
+    # Delayed spikes must land before the next sample's window resets the neurons.
+    drain = info.num_layers + info.max_delay_steps if drain_steps is None else drain_steps
     if drain < info.num_layers:
         raise TnaError(f"drain_steps={drain}: must be >= {info.num_layers} (the number of "
                        "layers), or the last aligned steps are lost")

@@ -235,6 +235,17 @@ class AsyncSimCfg(Loihi2SimCfg):
         model = super().select(process, proc_models)
         if isinstance(model, type) and issubclass(model, PyLoihiProcessModel):
             if model not in self._converted:
-                self._converted[model] = PyLoihiModelToPyAsyncModel(model)
+                self._converted[model] = _keep_static(PyLoihiModelToPyAsyncModel(model), model)
             return self._converted[model]
         return model
+
+
+def _keep_static(converted: type, model: type) -> type:
+    """lava-nc's conversion copies a model's callables as plain functions, so a staticmethod
+    (e.g. PyDelayDenseModelBitAcc's get_delay_wgts_mat) would get `self` as an extra argument:
+    put the static and class methods back as they were."""
+    for klass in reversed(model.__mro__):
+        for name, attr in vars(klass).items():
+            if isinstance(attr, (staticmethod, classmethod)) and name in vars(converted):
+                setattr(converted, name, attr)
+    return converted

@@ -152,6 +152,8 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     if problems:
         raise TnaError(f"{net_path}: {problems[0]}" + (f" (+{len(problems) - 1} more; run "
                        f"`tna validate`)" if len(problems) > 1 else ""))
+    for warning in netx.loihi_warnings(model):
+        _log(f"warning: {warning}")
     meta = model.meta
     if cfg.input:
         inputs, labels = _load_npy(cfg.input, model), None
@@ -169,7 +171,7 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     job = Job(net_path=str(net_path), model=model, inputs=inputs, readout=readout,
               input_message_bits=bits, layer_samples=cfg.layer_samples, progress=cfg.progress,
               lava_models=cfg.lava_models, loader=cfg.loader)
-    names = cfg.compare_list
+    names = _backends(cfg, model)
     # Lava forks its processes: run it before torch has started thread pools in this process
     # (forking a process with live OpenMP/BLAS threads can hang the children).
     order = sorted(names, key=lambda n: n not in ("lava-sim", "loihi2"))
@@ -202,6 +204,21 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
         with atomic_path(cfg.report) as tmp:
             Path(tmp).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result
+
+
+def _backends(cfg: RunConfig, model: netx.NetxModel) -> list:
+    """The backends to run: `cfg.compare_list`; without --compare, a net the slayer reference
+    cannot represent (bias, delays, other neuron types) is compared with the emulator instead,
+    and one neither can run runs on its backend alone."""
+    names = cfg.compare_list
+    if cfg.compare is not None or names[0] != "reference" or len(names) < 2:
+        return names
+    from tna.reference import unsupported as reference_unsupported
+    from tna.sim.emulator import unsupported as emulator_unsupported
+    if reference_unsupported(model) is None:
+        return names
+    partner = [] if emulator_unsupported(model) or cfg.backend == "emulator" else ["emulator"]
+    return partner + [cfg.backend]
 
 
 def _save_npy(path, array) -> None:

@@ -116,7 +116,8 @@ def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
 
     layers = model_to_netx(model)
     nmodel = netx.NetxModel(layers=layers)
-    problems = netx.validate(nmodel, tuple(model.spec.layers[0].in_shape))
+    problems = (netx.validate(nmodel, tuple(model.spec.layers[0].in_shape))
+                + netx.loihi_warnings(nmodel))
     if problems:
         raise TnaError(f"the exported net would not load on Loihi: {problems[0]}")
 

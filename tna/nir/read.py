@@ -233,7 +233,7 @@ def _padding(node, kernel, dilation, stride, where) -> tuple:
 
 
 def _conv_shape(shape, w_shape, stride, padding, dilation, where) -> tuple:
-    h, w = (netx._conv_out(shape[1 + i], w_shape[2 + i], stride[i], padding[i], dilation[i])
+    h, w = (netx.conv_output_size(shape[1 + i], w_shape[2 + i], stride[i], padding[i], dilation[i])
             for i in range(2))
     if min(h, w) < 1:
         raise TnaError(f"{where}: gives an empty output for input {tuple(shape)}")
@@ -437,7 +437,7 @@ def to_netx(graph, cfg: ImportConfig = ImportConfig(), where: str = "graph"):
     if not conv.layers:
         raise TnaError(f"{where}: the graph has no neuron layer between its Input and Output")
     model = netx.NetxModel(layers=layers, meta=_metadata(graph, cfg, conv, shape, layers))
-    problems = netx.validate(model)
+    problems = netx.validate(model) + netx.loihi_warnings(model)
     if problems:
         raise TnaError(f"{where}: the imported net {problems[0]}")
     return model, conv

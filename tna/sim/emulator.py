@@ -50,9 +50,15 @@ the wrap and clip branches only run on steps where a value leaves the 24-bit ran
 the T steps the aligned output depends on, when that is exact (no delays, and no bias or
 reset_offset = 1 modulo reset_interval), which makes it as cheap as a slayer forward pass.
 
-Not supported (TnaError): input layers with a neuron (netx leaves their input unconnected), layer
-types netx cannot load or that are not plain CUBA dense/conv (dense_rec, dense_comp, pool, ...),
-dense layers whose weights are all zero (netx's optimize_weight_bits fails on them). Where Lava's
+A dense layer without a neuron group gets netx's default (tna.netx.NETX_DEFAULT_NEURON: iDecay 0,
+vDecay 4096, vThMant 2^17, a non-leaky integrator that never spikes); a 1-D dense weight is
+reshaped to (prod(shape), -1) as netx does, and a dense `shape` of any length means prod(shape)
+neurons.
+
+Not supported (TnaError, one line naming the layer and pointing to --backend lava-sim): input
+layers with a neuron (netx leaves their input unconnected), dense_rec layers, neuron types other
+than CUBA/LOIHI (SDNN sigma-delta, RF), layer types netx cannot load; also dense layers whose
+weights are all zero (netx's optimize_weight_bits fails on them). Where Lava's
 own result is platform-defined (a conv sum beyond +-2^31, cast from float64 to int32) the emulator
 wraps modulo 2^24; with weights in [-256, 255] that needs a fan-in above 2^23 / |input|.
 """
@@ -65,13 +71,13 @@ import numpy as np
 import torch
 
 from tna.errors import TnaError
-from tna.netx import Layer, NetxModel, optimizes_weights, synapse_weights
+from tna.netx import (CUBA_TYPES, MAX_DELAY, NETX_LOADABLE, Layer, NetxModel, conv_output_shape, dense_matrix,
+                      neuron_of, optimizes_weights, synapse_weights)
 
 UV_MAX = 2**23                 # u, v are 24-bit signed on Loihi
 DECAY_UNITY = 4096             # decays are in units of 1/4096 per step
 ACT_SHIFT = 6                  # synaptic input, bias and threshold are MSB-aligned by 6 bits
 BIAS_EXP = 6                   # netx sets bias_exp = 6 for CUBA neurons
-MAX_DELAY = 62                 # netx clips delays to 0..62 (DelayDense max_delay=62)
 F32_EXACT = 2**24              # float32 holds every integer below this exactly
 F64_EXACT = 2**53
 RECORDABLE = ("spikes", "u", "v")
@@ -212,11 +218,12 @@ def _wrap(x, bits: int):
 
 
 def _neuron_params(stage: _Stage, layer: Layer, where: str) -> None:
-    n = layer.neuron
+    n = neuron_of(layer)                  # netx's default integrator for a dense layer without one
     if n is None:
-        raise TnaError(f"{where}: no neuron group; netx needs one on every dense/conv layer")
-    if n.type not in ("CUBA", "LOIHI"):
-        raise TnaError(f"{where}: neuron type '{n.type}' is not supported (CUBA only)")
+        raise TnaError(f"{where}: no neuron group; netx needs one on every conv layer")
+    if n.type not in CUBA_TYPES:
+        raise TnaError(f"{where}: the emulator runs CUBA neurons only, not '{n.type}'; run this "
+                       f"net with --backend lava-sim")
     stage.i_mul = DECAY_UNITY - int(n.i_decay)
     stage.v_mul = DECAY_UNITY - int(n.v_decay)
     stage.vth = int(n.vth_mant) << ACT_SHIFT
@@ -242,9 +249,10 @@ def _dense_stage(i, layer, in_shape, flat_ok, graded) -> _Stage:
     if layer.weight is None:
         raise TnaError(f"{where}: no weight")
     out = int(np.prod(layer.shape))
-    w = np.asarray(layer.weight)
-    if w.ndim == 1:
-        w = w.reshape(out, -1)
+    try:
+        w = dense_matrix(layer)                    # 1-D weights: netx's reshape to (out, -1)
+    except ValueError as e:
+        raise TnaError(f"{where}: {e}") from None
     n_in = int(np.prod(in_shape))
     if len(in_shape) != 1 and not flat_ok:
         raise TnaError(f"{where}: dense layer after a {in_shape} layer needs a flatten layer "
@@ -279,20 +287,42 @@ def _conv_stage(i, layer, in_shape, graded, loader) -> _Stage:
     groups = int(layer.groups or 1)
     stride, padding, dilation = (tuple(int(x) for x in p) for p in
                                  (layer.stride, layer.padding, layer.dilation))
-    c, h, wd = in_shape
+    c = in_shape[0]
     if c != w.shape[1] * groups or w.shape[0] % groups:
         raise TnaError(f"{where}: weight {w.shape} with groups={groups} does not fit {c} input "
                        f"channels")
-    oh = (h + 2 * padding[0] - dilation[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
-    ow = (wd + 2 * padding[1] - dilation[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
-    shape = (w.shape[0], oh, ow)
+    shape = conv_output_shape(layer, in_shape)
     if tuple(layer.shape) != shape:
         raise TnaError(f"{where}: shape {tuple(layer.shape)} does not match {shape} computed "
                        f"from input {in_shape}")
     stage = _Stage(index=i, kind="conv", in_shape=tuple(in_shape), shape=shape, weight=w,
-                   weight_exp=weight_exp, graded=graded, stride=stride, padding=padding, dilation=dilation, groups=groups)
+                   weight_exp=weight_exp, graded=graded, stride=stride, padding=padding,
+                   dilation=dilation, groups=groups)
     _neuron_params(stage, layer, where)
     return stage
+
+
+def _unsupported_type(where: str, layer_type: str) -> str:
+    if layer_type in NETX_LOADABLE:
+        return (f"{where}: the emulator runs input, flatten, dense and conv layers, not "
+                f"'{layer_type}'; run this net with --backend lava-sim")
+    return f"{where}: '{layer_type}' layers are not supported (netx cannot load them either)"
+
+
+def unsupported(model: NetxModel) -> str | None:
+    """Why the emulator cannot run `model` (one line naming the layer), None when it can."""
+    for i, layer in enumerate(model.layers):
+        where = _where(i, layer)
+        if layer.type == "input" and layer.neuron is not None:
+            return (f"{where}: input layers with a neuron are not supported (netx leaves their "
+                    f"input port unconnected)")
+        if layer.type not in ("input", "flatten", "dense", "conv"):
+            return _unsupported_type(where, layer.type)
+        n = neuron_of(layer)
+        if n is not None and n.type not in CUBA_TYPES:
+            return (f"{where}: the emulator runs CUBA neurons only, not '{n.type}'; run this "
+                    f"net with --backend lava-sim")
+    return None
 
 
 def plan(model: NetxModel, input_shape: tuple | None = None, *, input_message_bits: int = 0,
@@ -327,8 +357,7 @@ def plan(model: NetxModel, input_shape: tuple | None = None, *, input_message_bi
         elif layer.type == "conv":
             stage = _conv_stage(i, layer, shape, graded, loader)
         else:
-            raise TnaError(f"{where}: '{layer.type}' layers are not supported by the emulator "
-                           f"(it runs input, flatten, dense and conv)")
+            raise TnaError(_unsupported_type(where, layer.type))
         stage.reset_offset = offset
         offset += 1
         graded = False                 # LIF output is binary (num_message_bits = 0)
