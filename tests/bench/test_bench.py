@@ -49,6 +49,9 @@ def test_rerun_skips_finished_cells_and_resumes_a_killed_one(tiny):
     assert done.stat().st_mtime_ns == mtime                      # not redone
     assert (killed / "cell.json").exists()
     assert (killed / "run" / "best.pt").stat().st_mtime_ns == trained   # not retrained
+    # a smaller grid in the same folder reports every finished cell of the folder
+    bench(BenchConfig(**{**TINY, "methods": ["single"]}, out=str(tiny)))
+    assert len((tiny / "results.csv").read_text().splitlines()) == 1 + 4
 
 
 def test_killed_mid_training_resumes_from_its_checkpoint(tmp_path):

@@ -26,7 +26,7 @@ def bench(cfg: BenchConfig) -> Path:
     _log(f"bench {out}: {len(todo)} cells, {len(records)} finished, {len(pending)} to run"
          f" ({cfg.jobs} at a time)")
     failed = _run_all(pending, cfg, records)
-    done = [records[c.name] for c in todo if c.name in records]
+    done = finished_records(out)      # this grid's cells and any other grid's in the folder
     if done:
         for path in write_report(done, out):
             _log(f"wrote {path}")
@@ -35,6 +35,12 @@ def bench(cfg: BenchConfig) -> Path:
                        f"their log.txt under {out}, fix the cause and run the bench again: "
                        f"finished cells are kept")
     return out
+
+
+def finished_records(out: Path) -> list:
+    """Every finished cell in the bench folder: one folder may hold several grids of the same
+    training settings (fmnist-kd-cpu adds KD cells to fmnist-cpu's)."""
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*/cell.json"))]
 
 
 def _check_same_grid(cfg: BenchConfig, out: Path) -> None:
