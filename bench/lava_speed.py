@@ -36,7 +36,7 @@ T = 5
 
 def per_sample_lava(path: Path, x: np.ndarray) -> float:
     """lava-dl tutorial style: build, compile and run one netx network per sample."""
-    from tna.sim.lava_harness import run_lava as run_one
+    from tna.sim.lava_harness import record_lava as run_one
     t0 = time.perf_counter()
     run_one(path, x, input_message_bits=8, record=("spikes",))
     return time.perf_counter() - t0

@@ -13,13 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tna.console import log
 from tna.errors import TnaError
 
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def demo_train_config(out: Path, epochs: int | None):
@@ -31,7 +28,7 @@ def demo_train_config(out: Path, epochs: int | None):
         return TrainConfig(dataset="fashion-mnist", epochs=e,
                            ternary_after=max(e - 1, 1) if e > 1 else 0,
                            train_limit=24000, out=str(out / "train"))
-    _log(f"note: Fashion-MNIST is not installed ({FMNIST_DIR}); using scikit-learn digits. "
+    log(f"note: Fashion-MNIST is not installed ({FMNIST_DIR}); using scikit-learn digits. "
          f"`apt-get install dataset-fashion-mnist` gives the full demo.")
     e = epochs or 8
     return TrainConfig(dataset="digits", arch="mlp", epochs=e,
@@ -49,19 +46,19 @@ def demo(out="runs/demo", epochs: int | None = None, lava_samples: int = 100) ->
             raise TnaError(f"{out / 'train'} exists and is not a tna run; choose another --out")
         shutil.rmtree(out / "train")          # the demo's own previous run
     cfg = demo_train_config(out, epochs)
-    _log(f"== 1/4 train: {cfg.method} on {cfg.dataset}, {cfg.arch}, {cfg.epochs} epochs, "
+    log(f"== 1/4 train: {cfg.method} on {cfg.dataset}, {cfg.arch}, {cfg.epochs} epochs, "
          f"{cfg.weights} from epoch {cfg.ternary_after + 1}")
     best = train(cfg)
 
-    _log("== 2/4 export ternary netx HDF5")
+    log("== 2/4 export ternary netx HDF5")
     net = export(best, ExportConfig(out=str(out / "model.net"), ternary=True))
 
-    _log("== 3/4 full test set: slayer reference vs tna emulator")
+    log("== 3/4 full test set: slayer reference vs tna emulator")
     full = run(net, RunConfig(backend="emulator", compare="reference,emulator",
                               report=str(out / "parity_emulator.json")))
     print(full.summary(), flush=True)
 
-    _log(f"== 4/4 {lava_samples} test samples on the Lava simulator (lava-nc's own fixed_pt "
+    log(f"== 4/4 {lava_samples} test samples on the Lava simulator (lava-nc's own fixed_pt "
          f"models)")
     # A fresh process: Lava forks its workers, and forking after training (live torch thread
     # pools) can hang them.

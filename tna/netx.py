@@ -42,7 +42,6 @@ STATE_SCALE = 64 * 64         # slayer float u/v * 4096 = Lava integer u/v
 VTH_MANT_MAX = 2**17 - 1      # Loihi 2 threshold mantissa is 17 bits
 NON_SPIKING_VTH_MANT = VTH_MANT_MAX   # readout layer of a 'voltage'-readout net never spikes
 WEIGHT_MIN, WEIGHT_MAX = -256, 254    # quantize_8bit range of integer weights (even values)
-NETX_LOADABLE = ("input", "dense", "dense_rec", "conv", "flatten")
 MAX_DELAY = 62                # netx clips axonal delays to 0..62 (DelayDense max_delay=62)
 
 
@@ -276,15 +275,6 @@ def _require(g, where, *names) -> None:
             raise TnaError(f"{where}: missing field {name!r}; the file is incomplete, re-export it")
 
 
-# Dispatch on layer type; types netx cannot load are still read so validate() can name them.
-_READERS: dict[str, Callable] = {
-    "dense": _read_dense,
-    "dense_rec": _read_plain("dense_rec"),
-    "dense_comp": _read_plain("dense_comp"),
-    "conv": _read_conv,
-    "flatten": _read_plain("flatten"),
-    "input": _read_plain("input"),
-}
 
 
 # What h5py and numpy raise on damaged files or fields of the wrong kind (e.g. int(inf)).
@@ -327,7 +317,8 @@ def _read_open(f, where) -> NetxModel:
             raise TnaError(f"{lw}: missing field {missing!r}; the file is incomplete, re-export it")
         try:
             layer_type = _decode(g["type"][()])
-            reader = _READERS.get(layer_type, _read_plain(layer_type))
+            kind = LAYERS.get(layer_type)     # other types are read so validate() names them
+            reader = kind.read if kind is not None else _read_plain(layer_type)
             layers.append(reader(g, lw))
         except _DAMAGED as e:
             raise TnaError(f"{lw}: malformed field ({_short(e)}); re-export the net") from None
@@ -367,19 +358,30 @@ def _write_neuron(g, n: NeuronParams) -> None:
     g.create_dataset("neuron/gradedSpike", data=bool(n.graded_spike))
 
 
+def _write_dense(g, layer: Layer) -> None:
+    if layer.in_features is not None:           # lava-dl writes them; netx does not read them
+        g.create_dataset("inFeatures", data=int(layer.in_features))
+        g.create_dataset("outFeatures", data=int(layer.out_features))
+
+
+def _write_conv(g, layer: Layer) -> None:
+    g.create_dataset("inChannels", data=int(layer.in_channels))
+    g.create_dataset("outChannels", data=int(layer.out_channels))
+    for key, val in (("kernelSize", layer.kernel_size), ("stride", layer.stride),
+                     ("padding", layer.padding), ("dilation", layer.dilation)):
+        g.create_dataset(key, data=np.array(val, dtype=np.int64))
+    g.create_dataset("groups", data=int(layer.groups))
+
+
+def _write_nothing(g, layer: Layer) -> None:
+    return None
+
+
 def _write_layer(g, layer: Layer) -> None:
     g.create_dataset("type", (1,), "S10", [layer.type.encode("ascii")])
     g.create_dataset("shape", data=np.array(layer.shape, dtype=np.int64))
-    if layer.type == "dense" and layer.in_features is not None:
-        g.create_dataset("inFeatures", data=int(layer.in_features))
-        g.create_dataset("outFeatures", data=int(layer.out_features))
-    if layer.type == "conv":
-        g.create_dataset("inChannels", data=int(layer.in_channels))
-        g.create_dataset("outChannels", data=int(layer.out_channels))
-        for key, val in (("kernelSize", layer.kernel_size), ("stride", layer.stride),
-                         ("padding", layer.padding), ("dilation", layer.dilation)):
-            g.create_dataset(key, data=np.array(val, dtype=np.int64))
-        g.create_dataset("groups", data=int(layer.groups))
+    kind = LAYERS.get(layer.type)
+    (kind.write if kind is not None else _write_nothing)(g, layer)
     if layer.weight is not None:
         g.create_dataset("weight", data=np.asarray(layer.weight, dtype=np.float32))
     if layer.bias is not None:
@@ -497,13 +499,6 @@ def _bits_default(layer: Layer) -> tuple:
     return (LAVA_WEIGHT_BITS, 0)                     # netx's create_conv passes no weight bits
 
 
-# (layer type, loader) -> the (num_weight_bits, weight_exp) Lava's synapse gets.
-_WEIGHT_BIT_RULES: dict[tuple, Callable] = {
-    ("dense", "netx"): _bits_optimized,
-    ("dense", "tna"): _bits_optimized,
-    ("conv", "netx"): _bits_default,
-    ("conv", "tna"): _bits_optimized_or_default,
-}
 
 
 def weight_bits(layer: Layer, loader: str = "tna") -> tuple:
@@ -513,13 +508,14 @@ def weight_bits(layer: Layer, loader: str = "tna") -> tuple:
         raise TnaError(f"loader = {loader!r}: choose one of {', '.join(LOADERS)}")
     if layer.weight is None:
         return (0, 0)
-    rule = _WEIGHT_BIT_RULES.get((layer.type, loader), _bits_default)
-    return rule(layer)
+    kind = LAYERS.get(layer.type)
+    return (kind.weight_bits.get(loader, _bits_default) if kind else _bits_default)(layer)
 
 
 def optimizes_weights(layer_type: str, loader: str) -> bool:
     """Whether `loader` puts this layer type's weights through optimize_weight_bits."""
-    return _WEIGHT_BIT_RULES.get((layer_type, loader), _bits_default) is not _bits_default
+    kind = LAYERS.get(layer_type)
+    return kind is not None and kind.weight_bits.get(loader, _bits_default) is not _bits_default
 
 
 # --------------------------------------------------------------------------- checking
@@ -541,15 +537,15 @@ def validate(model: NetxModel, input_shape: tuple | None = None) -> list[str]:
         return ["the file holds no layers"]
     for i, layer in enumerate(model.layers):
         where = f"layer/{i} ({layer.type})"
-        check = _CHAIN.get(layer.type)
-        if check is None:
+        kind = LAYERS.get(layer.type)
+        if kind is None:
             problems.append(f"{where}: netx cannot load '{layer.type}' layers "
                             f"(it loads {', '.join(NETX_LOADABLE)}); export pools as grouped convs")
             state = _Chain(shape=tuple(layer.shape))
             continue
         problems += _check_values(layer, where)
         problems += _check_neuron(layer, where)
-        state, chain = check(layer, state, where)
+        state, chain = kind.chain(layer, state, where)
         problems += [f"{p}; the layers do not chain, re-export the net" for p in chain]
     return problems
 
@@ -560,7 +556,7 @@ def loihi_warnings(model: NetxModel) -> list[str]:
     clipped, delays beyond 62 clipped)."""
     out: list[str] = []
     for i, layer in enumerate(model.layers):
-        if layer.type not in _CHAIN:
+        if layer.type not in LAYERS:
             continue
         where = f"layer/{i} ({layer.type})"
         out += _warn_values(layer, where)
@@ -725,16 +721,34 @@ def _chain_conv(layer: Layer, state: _Chain, where: str) -> tuple:
     return own, out
 
 
-# Layer type -> how it chains: (layer, incoming _Chain, where) -> (outgoing _Chain, problems).
-# These are the types netx loads; dense_comp is not among them (netx 0.6 calls a
-# create_complex_dense it does not define).
-_CHAIN: dict[str, Callable] = {
-    "input": _chain_input,
-    "flatten": _chain_flatten,
-    "dense": _chain_dense,
-    "dense_rec": _chain_dense,
-    "conv": _chain_conv,
+# --------------------------------------------------------------------------- the layer table
+
+@dataclass(frozen=True)
+class LayerKind:
+    """Everything tna knows about one netx layer type."""
+    read: Callable             # (h5py group, where) -> Layer
+    write: Callable            # (h5py group, Layer): the type's own fields (type, shape, weight,
+                               # bias, delay, weight_rec and neuron are common)
+    chain: Callable            # (Layer, incoming _Chain, where) -> (outgoing _Chain, problems)
+    weight_bits: dict          # loader ('tna' | 'netx') -> rule: Layer -> (bits, exponent)
+    block: bool                # netx builds a Lava block with neurons (one step of pipeline delay)
+
+
+_OPTIMIZED = {"netx": _bits_optimized, "tna": _bits_optimized}
+# The layer types netx loads (dense_comp is not among them: netx 0.6 calls a
+# create_complex_dense it does not define). Adding a layer feature = one entry + its tests.
+LAYERS: dict[str, LayerKind] = {
+    "input": LayerKind(_read_plain("input"), _write_nothing, _chain_input, {}, block=False),
+    "flatten": LayerKind(_read_plain("flatten"), _write_nothing, _chain_flatten, {},
+                         block=False),
+    "dense": LayerKind(_read_dense, _write_dense, _chain_dense, _OPTIMIZED, block=True),
+    "dense_rec": LayerKind(_read_plain("dense_rec"), _write_nothing, _chain_dense, _OPTIMIZED,
+                           block=True),
+    "conv": LayerKind(_read_conv, _write_conv, _chain_conv,
+                      {"netx": _bits_default, "tna": _bits_optimized_or_default}, block=True),
 }
+NETX_LOADABLE = tuple(LAYERS)
+BLOCK_TYPES = tuple(t for t, kind in LAYERS.items() if kind.block)   # one Lava block each
 
 
 def validate_or_raise(model: NetxModel, where: str = "") -> None:

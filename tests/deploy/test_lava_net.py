@@ -85,12 +85,12 @@ def test_tna_loader_holds_ternary_convs_at_2_bits(tmp_path):
 @pytest.mark.lava
 @pytest.mark.parametrize("loader", ["tna", "netx"])
 def test_every_layer_equals_the_emulator(tmp_path, loader):
-    from tna.sim.lava_harness import run_lava
+    from tna.sim.lava_harness import record_lava
 
     path = write_net(ternary_conv_net(), tmp_path / "t.net")
     x = sample_inputs()
     for bits in (0, 8):
-        lava = run_lava(path, x, input_message_bits=bits, loader=loader)
+        lava = record_lava(path, x, input_message_bits=bits, loader=loader)
         emu = emulate(read_net(path), x, input_message_bits=bits, record=("spikes", "u", "v"),
                       loader=loader)
         diff = first_difference(emu, lava)

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tna.netx import Layer, NetxModel, NeuronParams, read_net, write_net
+from tna.netx import Layer, NetxModel, NeuronParams, conv_output_shape, read_net, write_net
 from tna.sim.emulator import emulate, first_difference
-from tna.sim.lava_harness import run_lava
+from tna.sim.lava_harness import record_lava
 
 pytestmark = pytest.mark.lava
 
@@ -26,20 +26,19 @@ def dense(n_in, n_out, weight, nrn, bias=None, delay=None) -> Layer:
 
 def conv(in_shape, weight, nrn, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
          bias=None) -> Layer:
-    c, h, w = in_shape
     k = weight.shape
-    oh = (h + 2 * padding[0] - dilation[0] * (k[2] - 1) - 1) // stride[0] + 1
-    ow = (w + 2 * padding[1] - dilation[1] * (k[3] - 1) - 1) // stride[1] + 1
-    return Layer(type="conv", shape=(k[0], oh, ow), weight=np.asarray(weight, np.float32),
-                 neuron=nrn, bias=None if bias is None else np.asarray(bias, np.float32),
-                 in_channels=c, out_channels=k[0], kernel_size=k[2:], stride=stride,
-                 padding=padding, dilation=dilation, groups=groups)
+    layer = Layer(type="conv", shape=(), weight=np.asarray(weight, np.float32),
+                  neuron=nrn, bias=None if bias is None else np.asarray(bias, np.float32),
+                  in_channels=in_shape[0], out_channels=k[0], kernel_size=k[2:], stride=stride,
+                  padding=padding, dilation=dilation, groups=groups)
+    layer.shape = conv_output_shape(layer, in_shape)
+    return layer
 
 
 def check(model, x, tmp_path, **kw):
     """Write the model, run Lava and the emulator, assert they agree everywhere; return Lava's."""
     path = write_net(model, tmp_path / "net.net")
-    lava = run_lava(path, x, **kw)
+    lava = record_lava(path, x, **kw)
     emu = emulate(read_net(path), x, record=("spikes", "u", "v"), **kw)
     diff = first_difference(emu, lava)
     assert diff is None, str(diff)

@@ -53,10 +53,10 @@ def test_emulator_refuses_other_neuron_types_in_one_line():
 
 
 def check(model, x, tmp_path, **kw):
-    from tna.sim.lava_harness import run_lava
+    from tna.sim.lava_harness import record_lava
 
     path = write_net(model, tmp_path / "net.net")
-    lava = run_lava(path, x, **kw)
+    lava = record_lava(path, x, **kw)
     emu = emulate(read_net(path), x, record=("spikes", "u", "v"), **kw)
     diff = first_difference(emu, lava)
     assert diff is None, str(diff)

@@ -49,7 +49,7 @@ def _logits(spikes, voltage, readout):
     return spikes.astype(np.int64).sum(-1)
 
 
-def run_reference(job: Job) -> BackendOutput:
+def reference_backend(job: Job) -> BackendOutput:
     from tna.models.snn import _slayer
     _slayer()          # a slow first import: not part of the timing
 
@@ -63,7 +63,7 @@ def run_reference(job: Job) -> BackendOutput:
         seconds=time.time() - t0, layer_counts=[c[:k].numpy() for c in out.layer_counts])
 
 
-def run_emulator(job: Job) -> BackendOutput:
+def emulator_backend(job: Job) -> BackendOutput:
     import torch
 
     from tna.sim.emulator import emulate
@@ -89,7 +89,7 @@ def run_emulator(job: Job) -> BackendOutput:
                          layer_counts=counts)
 
 
-def _run_lava(job: Job, backend: str) -> BackendOutput:
+def lava_backend(job: Job, backend: str) -> BackendOutput:
     from tna.lava_info import prepare_lava_import
     prepare_lava_import()     # Lava's import fails once torch has fixed the start method
     from tna.deploy.lava_backend import run_lava
@@ -104,9 +104,10 @@ def _run_lava(job: Job, backend: str) -> BackendOutput:
                          extra={"lava_steps": res.steps})
 
 
-BACKENDS = {
-    "reference": run_reference,
-    "emulator": run_emulator,
-    "lava-sim": lambda job: _run_lava(job, "lava-sim"),
-    "loihi2": lambda job: _run_lava(job, "loihi2"),
+# Backend name (tna.deploy.config.BACKENDS) -> the adapter that runs a Job on it.
+ADAPTERS = {
+    "reference": reference_backend,
+    "emulator": emulator_backend,
+    "lava-sim": lambda job: lava_backend(job, "lava-sim"),
+    "loihi2": lambda job: lava_backend(job, "loihi2"),
 }

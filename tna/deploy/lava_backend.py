@@ -53,10 +53,8 @@ from tna.netx import LOADERS
 #: Lava steps between the input and the last layer's output, per Dense/Conv layer.
 SPIKE_OFFSET_PER_LAYER = 1
 VOLTAGE_OFFSET_PER_LAYER = 1
-#: netx HDF5 layer types that become a Lava block (one step of delay each).
-_COMPUTE_LAYERS = ("dense", "conv", "dense_rec")
 _READOUTS = ("spike", "voltage", "none")
-_BACKENDS = ("lava-sim", "loihi2")
+_LAVA_TARGETS = ("lava-sim", "loihi2")          # the backends this module runs
 _LOIHI2_MISSING = ("Loihi 2 backend needs lava-loihi (Intel INRC) and a board: install lava-loihi "
                    "on a machine with a Loihi 2 system, or use backend='lava-sim'")
 _POLL_SECONDS = 0.2             # progress bar refresh while Lava runs
@@ -93,7 +91,7 @@ class _NetInfo:
 
 def _inspect_net(net_path: Path) -> _NetInfo:
     """Read the layer types of a netx HDF5 file and check that run_lava can feed it."""
-    from tna.netx import MAX_DELAY, read_net
+    from tna.netx import BLOCK_TYPES, MAX_DELAY, read_net
 
     if not net_path.is_file():
         raise TnaError(f"{net_path}: no such network file; export one with `tna export`")
@@ -103,8 +101,8 @@ def _inspect_net(net_path: Path) -> _NetInfo:
             raise TnaError(f"{net_path}: layer/{i} is an input layer with a neuron; netx leaves "
                            "its input port unconnected, so no data would reach the net")
     types = [layer.type for layer in model.layers]
-    compute = [t for t in types if t in _COMPUTE_LAYERS]
-    unsupported = sorted(set(types) - set(_COMPUTE_LAYERS) - {"input", "flatten"})
+    compute = [t for t in types if t in BLOCK_TYPES]      # one Lava block, one step each
+    unsupported = sorted(set(types) - set(BLOCK_TYPES) - {"input", "flatten"})
     if unsupported or not compute:
         raise TnaError(f"{net_path}: layer types {unsupported or types} cannot run on Lava; "
                        "netx runs input, flatten, dense, dense_rec and conv layers")
@@ -196,8 +194,8 @@ def _children_ignore_sigint():
 def _validate(inputs, timesteps, readout, backend):
     if readout not in _READOUTS:
         raise TnaError(f"readout={readout!r}: use one of {', '.join(_READOUTS)}")
-    if backend not in _BACKENDS:
-        raise TnaError(f"backend={backend!r}: use one of {', '.join(_BACKENDS)}")
+    if backend not in _LAVA_TARGETS:
+        raise TnaError(f"backend={backend!r}: use one of {', '.join(_LAVA_TARGETS)}")
     inputs = np.asarray(inputs)
     if inputs.ndim not in (3, 5) or inputs.shape[-1] != timesteps:
         raise TnaError(f"inputs have shape {inputs.shape}: expected (N, neurons, T) or "

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +9,8 @@ import numpy as np
 
 from tna import netx
 from tna.atomic import atomic_path
-from tna.deploy.backends import BACKENDS, BackendOutput, Job
+from tna.console import log
+from tna.deploy.backends import ADAPTERS, BackendOutput, Job
 from tna.deploy.config import RunConfig
 from tna.deploy.parity import compare
 from tna.errors import TnaError
@@ -72,10 +72,6 @@ class RunResult:
         tol = "exact" if self.tolerance == 0 else f"tolerance {self.tolerance}% of samples"
         lines.append(f"{verdict} ({tol})")
         return "\n".join(lines)
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _load_npy(path, model: netx.NetxModel) -> np.ndarray:
@@ -148,12 +144,9 @@ def _dataset_inputs(model: netx.NetxModel, cfg: RunConfig):
 def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     """Run `net_path` on the backends in `cfg.compare_list` and compare them pairwise."""
     model = netx.read_net(net_path)
-    problems = netx.validate(model)
-    if problems:
-        raise TnaError(f"{net_path}: {problems[0]}" + (f" (+{len(problems) - 1} more; run "
-                       f"`tna validate`)" if len(problems) > 1 else ""))
+    netx.validate_or_raise(model, where=str(net_path))
     for warning in netx.loihi_warnings(model):
-        _log(f"warning: {warning}")
+        log(f"warning: {warning}")
     meta = model.meta
     if cfg.input:
         inputs, labels = _load_npy(cfg.input, model), None
@@ -177,8 +170,8 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     order = sorted(names, key=lambda n: n not in ("lava-sim", "loihi2"))
     done: dict[str, BackendOutput] = {}
     for name in order:
-        _log(f"running {len(inputs)} samples on {name} ...")
-        done[name] = BACKENDS[name](job)
+        log(f"running {len(inputs)} samples on {name} ...")
+        done[name] = ADAPTERS[name](job)
     outputs = {name: done[name] for name in names}
     parity = [compare(outputs[names[0]], outputs[b], labels) for b in names[1:]]
     accuracy = {}
@@ -230,9 +223,9 @@ def _save_npy(path, array) -> None:
 def _per_layer(net_path, model, inputs, bits, loader) -> str:
     """Every layer's spikes, u and v: emulator vs the real Lava simulator, first difference."""
     from tna.sim.emulator import emulate, first_difference
-    from tna.sim.lava_harness import run_lava
+    from tna.sim.lava_harness import record_lava
     a = emulate(model, inputs, input_message_bits=bits, record=("spikes", "u", "v"),
                 loader=loader)
-    b = run_lava(net_path, inputs, input_message_bits=bits, loader=loader)
+    b = record_lava(net_path, inputs, input_message_bits=bits, loader=loader)
     diff = first_difference(a, b)
     return "identical" if diff is None else str(diff)

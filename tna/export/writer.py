@@ -22,12 +22,9 @@ import torch
 
 from tna import checkpoint as ckpt
 from tna import netx
+from tna.console import log
 from tna.errors import TnaError
 from tna.export.config import ExportConfig
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _int_weight(block) -> np.ndarray:
@@ -87,81 +84,112 @@ def model_to_netx(model) -> list:
 
 def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
     """Write the base network of `checkpoint` as a netx HDF5 file; return its path."""
-    from tna.quant import TernaryConfig, compression_of, compression_scales, ternarize_
-    from tna.train.loop import _data_config, evaluate
-
     model, state = ckpt.load_model(checkpoint)
-    tcfg = state["config"]
-    data_cfg = _data_config(_train_cfg(state))
+    data, split = _load_data(state, cfg)
+    comp = _ternarize_after_training(model, state, cfg, data)
+    nmodel = netx.NetxModel(layers=model_to_netx(model))
+    _check_loadable(nmodel, model)
+    ref_acc, total = _reference_accuracy(nmodel, model, split, cfg.progress)
+    from tna.train.health import at_chance
+    if at_chance(ref_acc, len(data.class_names)):
+        log(f"warning: the exported net's accuracy {ref_acc:.1f}% is at chance "
+            f"({100 / len(data.class_names):.1f}%): "
+            f"its checkpoint never learned; see the warnings in the run's result.json and "
+            f"train again")
+    from tna.train.loop import evaluate
+    train_acc = evaluate(model, split, progress=cfg.progress, desc="model")
+    nmodel.meta = _metadata(model, state, cfg, data, comp, ref_acc,
+                            f"{split.split}:{total}", train_acc)
+    out = netx.write_net(nmodel, cfg.out)
+    log(f"wrote {out}: {len(nmodel.layers)} layers, reference accuracy {ref_acc:.2f}% on "
+        f"{split.split} ({total} samples; the PyTorch model: {train_acc:.2f}%)")
+    if cfg.verify:
+        for line in weight_bits_report(out):
+            log("  " + line)
+    return out
+
+
+def _load_data(state, cfg: ExportConfig):
+    """The checkpoint's data set, as it was trained on (no augmentation); and the split the
+    reference accuracy is measured on."""
+    import dataclasses
+
+    from tna.data import DataConfig, load_data
+    tcfg = _train_cfg(state)
+    data_cfg = DataConfig(**{f.name: getattr(tcfg, f.name) for f in dataclasses.fields(DataConfig)
+                             if hasattr(tcfg, f.name)})
     if cfg.data_dir is not None:
         data_cfg = _replace(data_cfg, data_dir=cfg.data_dir)
-    data_cfg = _replace(data_cfg, augment=False, limit=cfg.limit)
-    from tna.data import load_data
-    data = load_data(data_cfg, batch_size=1000)
+    data = load_data(_replace(data_cfg, augment=False, limit=cfg.limit), batch_size=1000)
     split = data.val if cfg.split == "val" and data.val is not None else data.test
+    return data, split
 
+
+def _ternarize_after_training(model, state, cfg: ExportConfig, data) -> dict:
+    """With --ternary, compress an fp checkpoint now and report the accuracy it costs; returns
+    the compression record (the checkpoint's own when it was compressed in training)."""
+    from tna.quant import TernaryConfig, compression_scales, ternarize_
+    from tna.train.loop import evaluate
+    tcfg = state["config"]
     comp = state.get("compression") or {}
     if cfg.ternary and comp.get("mode") == "binary":
         raise TnaError(f"{state['path']}: this checkpoint is binary; export it without --ternary")
-    if cfg.ternary and comp.get("mode") != "ternary":
-        delta = cfg.delta if cfg.delta is not None else tcfg.get("delta", 0.1)
-        val = data.val or data.test
-        before = evaluate(model, val)
-        ternarize_(model, TernaryConfig(delta=delta, scale=tcfg.get("ternary_scale", "one")))
-        after = evaluate(model, val)
-        _log(f"ternarised after training (delta {delta}): {val.split} accuracy "
-             f"{before:.2f}% -> {after:.2f}% ({after - before:+.2f} points)")
-        comp = {"mode": "ternary", "delta": delta, "scales": compression_scales(model)}
-    compressed = [i for i, b in enumerate(_weight_blocks(model)) if compression_of(b) != "8bit"]
+    if not cfg.ternary or comp.get("mode") == "ternary":
+        return comp
+    delta = cfg.delta if cfg.delta is not None else tcfg.get("delta", 0.1)
+    val = data.val or data.test
+    before = evaluate(model, val)
+    ternarize_(model, TernaryConfig(delta=delta, scale=tcfg.get("ternary_scale", "one")))
+    after = evaluate(model, val)
+    log(f"ternarised after training (delta {delta}): {val.split} accuracy "
+        f"{before:.2f}% -> {after:.2f}% ({after - before:+.2f} points)")
+    return {"mode": "ternary", "delta": delta, "scales": compression_scales(model)}
 
-    layers = model_to_netx(model)
-    nmodel = netx.NetxModel(layers=layers)
+
+def _check_loadable(nmodel: netx.NetxModel, model) -> None:
+    """tna's own exports meet netx's rules and Loihi 2's (no warnings either)."""
     problems = (netx.validate(nmodel, tuple(model.spec.layers[0].in_shape))
                 + netx.loihi_warnings(nmodel))
     if problems:
         raise TnaError(f"the exported net would not load on Loihi: {problems[0]}")
 
-    # Reference accuracy of the integers just written, on the same data integers Lava gets.
+
+def _reference_accuracy(nmodel: netx.NetxModel, model, split, progress: bool) -> tuple:
+    """(accuracy %, samples) of the integers written, with slayer, on the data integers Lava
+    gets."""
+    from tqdm import tqdm
+
     from tna.reference import ReferenceNet
     ref = ReferenceNet(nmodel, readout=model.spec.readout)
     correct = total = 0
     first_dense = model.spec.layers[0].kind == "dense"
-    from tqdm import tqdm
     for x, y in tqdm(split.batches(0), total=len(split), desc="reference", leave=False,
-                     disable=not cfg.progress, file=sys.stderr):
+                     disable=not progress, file=sys.stderr):
         x = x.flatten(1, 3) if first_dense and x.dim() == 5 else x
         correct += (ref(x).logits.argmax(1) == y).sum().item()
         total += len(y)
-    ref_acc = 100.0 * correct / max(total, 1)
-    from tna.train.health import at_chance
-    if at_chance(ref_acc, len(data.class_names)):
-        _log(f"warning: the exported net's accuracy {ref_acc:.1f}% is at chance "
-             f"({100 / len(data.class_names):.1f}%): "
-             f"its checkpoint never learned; see the warnings in the run's result.json and "
-             f"train again")
-    train_acc = evaluate(model, split, progress=cfg.progress, desc="model")
+    return 100.0 * correct / max(total, 1), total
 
+
+def _metadata(model, state, cfg: ExportConfig, data, comp: dict, ref_acc: float,
+              reference_split: str, train_acc: float) -> netx.Metadata:
+    from tna.quant import compression_of
+    tcfg = state["config"]
+    compressed = [i for i, b in enumerate(_weight_blocks(model)) if compression_of(b) != "8bit"]
     direct = tcfg.get("encoding", "direct") == "direct"
     layer_ids = _netx_indices(model)
-    nmodel.meta = netx.Metadata(
+    return netx.Metadata(
         dataset=tcfg.get("dataset", ""), class_names=list(data.class_names),
         timesteps=int(tcfg.get("timesteps", 5)), encoding=tcfg.get("encoding", "direct"),
         input_shape=[int(s) for s in model.spec.layers[0].in_shape],
         input_bits=int(tcfg.get("input_bits", 4)),
         input_message_bits=cfg.input_message_bits if direct else 0,
         readout=model.spec.readout, reference_accuracy=ref_acc,
-        reference_split=f"{split.split}:{total}", checkpoint_sha256=ckpt.sha256(state["path"]),
+        reference_split=reference_split, checkpoint_sha256=ckpt.sha256(state["path"]),
         weights=comp.get("mode", "fp") if compressed else "fp",
         ternary_layers=[layer_ids[i] for i in compressed],
         extra={"model_accuracy": train_acc, "arch": model.spec.arch,
                "delta": comp.get("delta"), "weight_scales": comp.get("scales")})
-    out = netx.write_net(nmodel, cfg.out)
-    _log(f"wrote {out}: {len(layers)} layers, reference accuracy {ref_acc:.2f}% on "
-         f"{split.split} ({total} samples; the PyTorch model: {train_acc:.2f}%)")
-    if cfg.verify:
-        for line in weight_bits_report(out):
-            _log("  " + line)
-    return out
 
 
 def _weight_blocks(model) -> list:

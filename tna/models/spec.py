@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from tna.errors import TnaError
+from tna.netx import conv_output_size
 
 PRESETS = {
     # Two hidden dense layers: fastest; for digits and quick checks.
@@ -108,8 +109,7 @@ def parse_arch(arch: str, in_shape: tuple, num_classes: int) -> list[LayerSpec]:
             c, k = int(m[1]), int(m[2])
             s = int(m[3]) if m[3] else 1
             p = int(m[4]) if m[4] else k // 2
-            h = (shape[1] + 2 * p - k) // s + 1
-            w = (shape[2] + 2 * p - k) // s + 1
+            h, w = (conv_output_size(size, k, s, p, dilation=1) for size in shape[1:])
             if min(c, k, s, h, w) < 1:
                 raise TnaError(f"--arch {arch!r}: '{tok}' gives an empty output for input {shape}")
             layers.append(LayerSpec("conv", c, k, s, p, shape, (c, h, w)))

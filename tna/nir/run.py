@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +16,12 @@ import numpy as np
 
 from tna import netx
 from tna.atomic import atomic_path
+from tna.console import log
 from tna.errors import TnaError
 from tna.nir.config import ImportConfig
 from tna.nir.read import Conversion, read_graph, resolve_dt, to_netx
 
 FLOAT = "nir-float"
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -126,7 +122,7 @@ def run_nir(path, cfg, dt: float | None = None) -> NirRun:
     bits = cfg.input_message_bits if cfg.input_message_bits is not None else \
         model.meta.input_message_bits
     if bits == 0 and inputs.max(initial=0) > 1:
-        _log("warning: inputs above 1 go to Lava as binary spikes (input message bits 0) but "
+        log("warning: inputs above 1 go to Lava as binary spikes (input message bits 0) but "
              "to the float graph as values; pass --input-message-bits 8 for graded input")
     quant = result.outputs.get(cfg.backend) or list(result.outputs.values())[-1]
     if len(quant.logits) != len(inputs):

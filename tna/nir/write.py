@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from tna import netx
 from tna.atomic import atomic_path
+from tna.console import log
 from tna.errors import TnaError
 from tna.nir.config import DEFAULT_DT, FORMAT_VERSION
 
@@ -26,10 +26,6 @@ from tna.nir.config import DEFAULT_DT, FORMAT_VERSION
 ZERO_DECAY_FRACTION = 2.0**-24
 DISCRETISATION = ("forward Euler per step dt, current first: I += dt/tau_syn (w_in x - I); "
                   "v += dt/tau_mem (v_leak + r I - v); spike when v > v_threshold, v = v_reset")
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _fraction(decay: int) -> float:
@@ -200,7 +196,7 @@ def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT) -> Path:
     graph = to_graph(model, dt)
     out = write_graph(graph, cfg.out)
     _check_round_trip(model, out)
-    _log(f"wrote {out}: {what} as a NIR graph of {len(graph.nodes)} nodes, dt = {dt:g} s "
+    log(f"wrote {out}: {what} as a NIR graph of {len(graph.nodes)} nodes, dt = {dt:g} s "
          f"(nir.read loads it and it converts back to the same netx integers)")
     return out
 

@@ -316,13 +316,51 @@ def unsupported(model: NetxModel) -> str | None:
         if layer.type == "input" and layer.neuron is not None:
             return (f"{where}: input layers with a neuron are not supported (netx leaves their "
                     f"input port unconnected)")
-        if layer.type not in ("input", "flatten", "dense", "conv"):
+        if layer.type not in _PLANNERS:
             return _unsupported_type(where, layer.type)
         n = neuron_of(layer)
         if n is not None and n.type not in CUBA_TYPES:
             return (f"{where}: the emulator runs CUBA neurons only, not '{n.type}'; run this "
                     f"net with --backend lava-sim")
     return None
+
+
+@dataclass
+class _Planning:
+    """What plan() carries from layer to layer."""
+    shape: tuple | None            # incoming shape, slayer layout (None: not known yet)
+    graded: bool                   # the incoming messages are graded (input message bits > 0)
+    loader: str
+    flatten_next: bool = False     # a flatten layer came just before (netx flattens W, H, C)
+
+
+def _plan_input(i: int, layer: Layer, p: _Planning) -> _Stage | None:
+    if layer.neuron is not None:
+        raise TnaError(f"{_where(i, layer)}: input layers with a neuron are not supported (netx "
+                       f"leaves their input port unconnected); export a shape-only input")
+    p.shape = tuple(int(x) for x in layer.shape)     # netx takes the input shape from here
+    return None
+
+
+def _plan_flatten(i: int, layer: Layer, p: _Planning) -> _Stage | None:
+    p.flatten_next = True
+    return None
+
+
+def _plan_dense(i: int, layer: Layer, p: _Planning) -> _Stage:
+    stage = _dense_stage(i, layer, p.shape, p.flatten_next, p.graded)
+    p.flatten_next = False
+    return stage
+
+
+def _plan_conv(i: int, layer: Layer, p: _Planning) -> _Stage:
+    return _conv_stage(i, layer, p.shape, p.graded, p.loader)
+
+
+# Layer type -> planner: (index, layer, _Planning) -> a neuron stage, or None for layers that
+# only shape what the next one gets. Types missing here are refused (_unsupported_type).
+_PLANNERS = {"input": _plan_input, "flatten": _plan_flatten, "dense": _plan_dense,
+             "conv": _plan_conv}
 
 
 def plan(model: NetxModel, input_shape: tuple | None = None, *, input_message_bits: int = 0,
@@ -333,35 +371,24 @@ def plan(model: NetxModel, input_shape: tuple | None = None, *, input_message_bi
     'netx', see tna.netx.LOADERS) decides the conv layers' weight bits and exponent.
     """
     stages: list[_Stage] = []
-    shape = tuple(input_shape) if input_shape is not None else None
-    flatten_next = False
-    graded = input_message_bits > 0
+    state = _Planning(shape=tuple(input_shape) if input_shape is not None else None,
+                      graded=input_message_bits > 0, loader=loader)
     offset = reset_offset + 1          # netx: "time starts from 1 in hardware"
     for i, layer in enumerate(model.layers):
         where = _where(i, layer)
-        if layer.type == "input":
-            if layer.neuron is not None:
-                raise TnaError(f"{where}: input layers with a neuron are not supported (netx "
-                               f"leaves their input port unconnected); export a shape-only input")
-            shape = tuple(int(x) for x in layer.shape)     # netx takes the input shape from here
-            continue
-        if layer.type == "flatten":
-            flatten_next = True
-            continue
-        if shape is None:
+        planner = _PLANNERS.get(layer.type)
+        if planner is None:
+            raise TnaError(_unsupported_type(where, layer.type))
+        if state.shape is None and layer.type not in ("input", "flatten"):
             raise TnaError(f"{where}: the input shape is unknown; add an input layer or pass "
                            f"input_shape")
-        if layer.type == "dense":
-            stage = _dense_stage(i, layer, shape, flatten_next, graded)
-            flatten_next = False
-        elif layer.type == "conv":
-            stage = _conv_stage(i, layer, shape, graded, loader)
-        else:
-            raise TnaError(_unsupported_type(where, layer.type))
+        stage = planner(i, layer, state)
+        if stage is None:
+            continue
         stage.reset_offset = offset
         offset += 1
-        graded = False                 # LIF output is binary (num_message_bits = 0)
-        shape = stage.shape
+        state.graded = False           # LIF output is binary (num_message_bits = 0)
+        state.shape = stage.shape
         stages.append(stage)
     if not stages:
         raise TnaError("the model has no dense or conv layer to run")

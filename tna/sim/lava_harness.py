@@ -1,6 +1,6 @@
 """A minimal Lava runner that records what `emulate` records, for parity checks.
 
-`run_lava(path, inputs)` builds the Lava network once per sample with tna's netx loader
+`record_lava(path, inputs)` builds the Lava network once per sample with tna's netx loader
 (`tna.deploy.lava_net`; `loader='netx'`: unmodified `lava.lib.dl.netx.hdf5.Network`), feeds the
 sample through a `RingBuffer` source (zero after the sample's T steps), runs it under
 `Loihi2SimCfg(select_tag='fixed_pt')` with lava-nc's models (conv: plus the weight bits tna's
@@ -29,7 +29,7 @@ def _from_lava(data: np.ndarray) -> np.ndarray:
     return data.transpose(3, 2, 1, 0) if data.ndim == 4 else data.T
 
 
-def run_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval: int | None = None,
+def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval: int | None = None,
              reset_offset: int = 0, steps: int | None = None,
              record=RECORDABLE, loader: str = "tna") -> EmulatorResult:
     """Run the netx file on Lava's fixed-point CPU simulator, one compiled network per sample.
