@@ -43,6 +43,42 @@ def _neuron(block, vth_scale: int = 1) -> netx.NeuronParams:
                              vth_mant=vth, ref_delay=1, graded_spike=False)
 
 
+def _conv_layer(layer_spec, block, scale) -> netx.Layer:
+    w = _int_weight(block)
+    return netx.Layer(
+        "conv", tuple(layer_spec.out_shape), weight=w.reshape(w.shape[:4]),
+        neuron=_neuron(block, scale), in_channels=layer_spec.in_shape[0],
+        out_channels=layer_spec.out, kernel_size=(layer_spec.kernel,) * 2,
+        stride=(layer_spec.stride,) * 2, padding=(layer_spec.padding,) * 2,
+        dilation=(1, 1), groups=1)
+
+
+def _pool_layer(layer_spec, block, scale) -> netx.Layer:
+    # A sum pool with fixed weight q is a depthwise conv whose kernel is all q.
+    c, k = layer_spec.out, layer_spec.kernel
+    q = float(_int_weight(block).reshape(-1)[0])
+    return netx.Layer(
+        "conv", tuple(layer_spec.out_shape), weight=np.full((c, 1, k, k), q, dtype=np.float32),
+        neuron=_neuron(block, scale), in_channels=c, out_channels=c,
+        kernel_size=(k, k), stride=(k, k), padding=(0, 0), dilation=(1, 1), groups=c)
+
+
+def _dense_layer(layer_spec, block, scale) -> netx.Layer:
+    w = _int_weight(block)
+    return netx.Layer("dense", (layer_spec.out,), weight=w.reshape(w.shape[:2]),
+                      neuron=_neuron(block, scale),
+                      in_features=int(np.prod(layer_spec.in_shape)), out_features=layer_spec.out)
+
+
+def _flatten_layer(layer_spec, block, scale) -> netx.Layer:
+    return netx.Layer("flatten", (int(layer_spec.out), 1, 1))
+
+
+# Model layer kind (tna.models.spec) -> its netx layer: (spec, slayer block, threshold scale).
+_TO_NETX = {"conv": _conv_layer, "pool": _pool_layer, "dense": _dense_layer,
+            "flatten": _flatten_layer}
+
+
 def model_to_netx(model) -> list:
     """netx layers for an SNN (tna.models.snn.SNN), without metadata."""
     spec = model.spec
@@ -51,34 +87,10 @@ def model_to_netx(model) -> list:
     layers = [netx.Layer("input", tuple(int(v) for v in spec.layers[0].in_shape))]
     first = True
     for layer_spec, block in zip(spec.layers, model.blocks):
-        kind = layer_spec.kind
-        scale = input_max if first and kind != "flatten" else 1
-        if kind == "flatten":
-            layers.append(netx.Layer("flatten", (int(layer_spec.out), 1, 1)))
-            continue
-        first = False
-        w = _int_weight(block)
-        if kind == "conv":
-            layers.append(netx.Layer(
-                "conv", tuple(layer_spec.out_shape), weight=w.reshape(w.shape[:4]),
-                neuron=_neuron(block, scale), in_channels=layer_spec.in_shape[0],
-                out_channels=layer_spec.out, kernel_size=(layer_spec.kernel,) * 2,
-                stride=(layer_spec.stride,) * 2, padding=(layer_spec.padding,) * 2,
-                dilation=(1, 1), groups=1))
-        elif kind == "pool":
-            # A sum pool with fixed weight q is a depthwise conv whose kernel is all q.
-            c, k = layer_spec.out, layer_spec.kernel
-            q = float(w.reshape(-1)[0])
-            layers.append(netx.Layer(
-                "conv", tuple(layer_spec.out_shape),
-                weight=np.full((c, 1, k, k), q, dtype=np.float32),
-                neuron=_neuron(block, scale), in_channels=c, out_channels=c,
-                kernel_size=(k, k), stride=(k, k), padding=(0, 0), dilation=(1, 1), groups=c))
-        else:
-            layers.append(netx.Layer("dense", (layer_spec.out,), weight=w.reshape(w.shape[:2]),
-                                     neuron=_neuron(block, scale),
-                                     in_features=int(np.prod(layer_spec.in_shape)),
-                                     out_features=layer_spec.out))
+        # the first layer with weights carries the input scale in its threshold
+        scale = input_max if first and layer_spec.kind != "flatten" else 1
+        first = first and layer_spec.kind == "flatten"
+        layers.append(_TO_NETX[layer_spec.kind](layer_spec, block, scale))
     return layers
 
 
