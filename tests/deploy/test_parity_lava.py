@@ -13,7 +13,7 @@ import pytest
 
 from tna import netx
 from tna.deploy import RunConfig, run
-from tna.deploy.backends import BACKENDS, Job
+from tna.deploy.backends import ADAPTERS, Job
 from tna.deploy.parity import compare
 from tna.deploy.runner import RunResult
 from tna.export import ExportConfig, export
@@ -133,9 +133,9 @@ def test_parity_detects_one_corrupted_weight(nets, tmp_path, backend):
     path = nets("dense-graded-voltage")
     bad = _corrupt_copy(path, tmp_path / "bad.net")
     x = _inputs(path, 8)
-    reference = BACKENDS["reference"](_job(path, x))          # built from the original file
-    same = BACKENDS[backend](_job(path, x))
-    corrupted = BACKENDS[backend](_job(bad, x))
+    reference = ADAPTERS["reference"](_job(path, x))          # built from the original file
+    same = ADAPTERS[backend](_job(path, x))
+    corrupted = ADAPTERS[backend](_job(bad, x))
 
     good = compare(reference, same, None)
     assert good["samples_differing"] == 0 and good["voltage_values_differing"] == 0
