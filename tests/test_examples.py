@@ -26,6 +26,8 @@ EXAMPLES = {
         (80.0, "fast"),
     "tna train --config fmnist-cpu": (89.0, "slow"),
     "tna train --config paper-fmnist": (None, "budget"),
+    "tna train --dataset digits --arch mlp --nproc 2": (80.0, "fast"),      # 2 gloo processes
+    "tna train --config fmnist-gpu --device cuda --nproc 4": (None, "budget"),   # 4 GPUs
 }
 
 
@@ -96,7 +98,8 @@ def test_slow_examples_meet_their_bars(cmd, tmp_path, capsys):
 def test_named_configs_load(cmd):
     from tna.config import from_dict, load_yaml
     from tna.train import TrainConfig
-    name = shlex.split(cmd)[-1]
+    words = shlex.split(cmd)
+    name = words[words.index("--config") + 1]
     cfg = from_dict(TrainConfig, load_yaml(name), where=name)
     assert cfg.epochs > cfg.ternary_after
 

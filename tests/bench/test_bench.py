@@ -118,3 +118,15 @@ def test_kd_with_the_tna_twin_as_teacher(tmp_path):
     r = json.loads((tmp_path / "kd-fp-s0" / "cell.json").read_text())
     assert r["teacher"] == "tna-fp-a0.0001-s0" and r["parity"]
     assert r["torch_test_acc"] > 30
+
+
+def test_every_shipped_bench_config_is_valid():
+    from tna.bench.grid import train_config
+    from tna.config import from_dict, load_yaml, presets
+    assert {"digits-tiny", "fmnist-cpu", "fmnist-kd-cpu", "fmnist-gpu", "paper"} <= \
+        set(presets("bench"))
+    for name in presets("bench"):
+        cfg = from_dict(BenchConfig, load_yaml(name, "bench"), where=name)
+        for cell in cells(cfg):
+            if cell.method not in ("kd", "kd-ce"):     # their teacher file does not exist yet
+                train_config(cell, cfg)                # a valid TrainConfig for every cell
