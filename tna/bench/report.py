@@ -118,7 +118,7 @@ def tables(records, dataset: str) -> str:
               "| network | " + " | ".join(f"{METHOD_NAMES[m]} (PyTorch) | {METHOD_NAMES[m]} "
                                            f"(deployed)" for m in methods)
               + (" | paper (single / TNA)" if paper else "") + " | parity | weight memory KiB "
-              "(values' bits / as netx loads) |",
+              "(at the values' bits / as unmodified netx loads) |",
               "|---|" + "---|---|" * len(methods) + ("---|" if paper else "") + "---|---|"]
     for w in modes:
         row = [MODE_NAMES[w]]
