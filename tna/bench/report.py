@@ -66,12 +66,11 @@ def main_alpha(records):
 def claims(records) -> list:
     """(claim, a, b, margin, what the margin means) for every claim the grid can test."""
     a0 = main_alpha(records)
-    modes = {r["weights"] for r in records}
-    methods = {r["method"] for r in records}
+    present = {(r["method"], r["weights"]) for r in records}
     out = []
 
     def add(text, a, b, margin=0.0, note=""):
-        if (a[0] in methods and b[0] in methods and a[1] in modes and b[1] in modes):
+        if a in present and b in present:       # both sides were trained in this folder
             out.append((text, a, b, margin, note))
 
     for w in ("fp", "ternary", "binary"):
