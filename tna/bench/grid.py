@@ -11,7 +11,6 @@ import dataclasses
 import json
 import platform
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,17 +44,20 @@ def base_train_dict(cfg: BenchConfig) -> dict:
     return d
 
 
+def grid_alphas(cfg: BenchConfig) -> list:
+    """The alphas of tna / kd-ce cells: the bench's, else the training config's."""
+    return [float(a) for a in (cfg.alphas or [base_train_dict(cfg).get("alpha", 1e-4)])]
+
+
 def cells(cfg: BenchConfig) -> list:
     """Every cell of the grid, teachers before the kd cells that need them."""
-    default_alpha = base_train_dict(cfg).get("alpha", 1e-4)
-    alphas = cfg.alphas or [default_alpha]
+    alphas = grid_alphas(cfg)
     out = []
     for method in sorted(cfg.methods, key=lambda m: m in KD_METHODS):
         for weights in cfg.weights:
             for alpha in (alphas if method in ALPHA_METHODS else [None]):
                 for seed in cfg.seed_list:
-                    out.append(Cell(method, weights, seed,
-                                    None if alpha is None else float(alpha)))
+                    out.append(Cell(method, weights, seed, alpha))
     return out
 
 
@@ -63,7 +65,7 @@ def teacher_cell(cell: Cell, cfg: BenchConfig) -> Cell:
     """The grid cell whose network teaches a kd / kd-ce cell (see BenchConfig.teacher)."""
     if cfg.teacher == "single-fp":
         return Cell("single", "fp", cell.seed)
-    alphas = [float(a) for a in (cfg.alphas or [base_train_dict(cfg).get("alpha", 1e-4)])]
+    alphas = grid_alphas(cfg)
     alpha = cell.alpha if cell.alpha in alphas else alphas[0]
     return Cell("tna", cell.weights, cell.seed, alpha)
 
@@ -185,6 +187,3 @@ def log_tail(cell: Cell, out, lines: int = 3) -> str:
         return ""
     return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
 
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
