@@ -312,8 +312,8 @@ def _csv_list(text, kind=str, flag=""):
     "Examples:",
     "  tna bench --config digits-tiny --out runs/bench-digits     # 8 cells, ~3 min",
     "  tna bench --config fmnist-cpu --jobs 1                     # the paper's tables on 2 cores",
-    "  tna bench --preset fmnist-cpu --set epochs=8 --methods single,tna --weights fp,ternary \\",
-    "            --seeds 3 --alphas 1e-2,1e-4,1e-6 --out runs/alpha"]))
+    "  tna bench --preset fmnist-cpu --set epochs=8 --set ternary_after=5 --methods single,tna \\",
+    "            --weights fp,ternary --seeds 3 --alphas 1e-2,1e-4,1e-6 --out runs/alpha"]))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help=_bench_config_help())
 @click.option("--preset", default=None, help="Training config (name or YAML) every cell starts "

@@ -11,12 +11,15 @@ from pathlib import Path
 
 from tna.atomic import write_text
 from tna.bench.config import BenchConfig
-from tna.bench.grid import KD_METHODS, cells, load_record, log_tail, run_cell, teacher_cell
+from tna.bench.grid import (KD_METHODS, cells, load_record, log_tail, run_cell, teacher_cell,
+                            train_config)
 from tna.bench.report import write_report
 from tna.errors import TnaError
 
 
 def bench(cfg: BenchConfig) -> Path:
+    for c in cells(cfg):   # a bad training key fails here, in one line, before the folder
+        train_config(c, cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_grid(cfg, out)
