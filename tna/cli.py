@@ -256,9 +256,12 @@ def inspect(net, dataset, measure, limit, data_dir):
 @cli.command(epilog="\n".join([
     "\b",
     "Example:",
-    "  tna validate digits.net"]))
+    "  tna validate digits.net",
+    "  tna validate encoder.net --skip-layers 1   # as netx.hdf5.Network(..., skip_layers=1)"]))
 @click.argument("net", type=click.Path())
-def validate(net):
+@click.option("--skip-layers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Check as netx.hdf5.Network(skip_layers=N) loads the file.")
+def validate(net, skip_layers):
     """Check a netx file against what netx and Loihi 2 accept; name every problem.
 
     Problems stop netx from loading or running the net (and `tna run` refuses it); warnings
@@ -268,7 +271,7 @@ def validate(net):
     """
     from tna import netx
     model = netx.read_net(net)
-    problems = netx.validate(model)
+    problems = netx.validate(model, skip_layers=skip_layers)
     warnings = netx.loihi_warnings(model)
     for w in warnings:
         click.echo(f"{net}: warning: {w}")

@@ -54,6 +54,10 @@ class NeuronParams:
     ref_delay: int = 1         # written by lava-dl, ignored by netx
     graded_spike: bool = False
     type: str = "CUBA"
+    message_bits: int | None = None   # messageBits: bits of the spikes it sends; None = the
+                                      # type's netx default (message_bits_of)
+    extra: dict = field(default_factory=dict)   # other scalar fields, kept as read (RF's
+                                                # sinDecay / cosDecay, SDNN's sigma_output)
 
 
 CUBA_TYPES = ("CUBA", "LOIHI")     # netx builds LIF / LIFReset for these
@@ -61,6 +65,14 @@ CUBA_TYPES = ("CUBA", "LOIHI")     # netx builds LIF / LIFReset for these
 # writes its threshold `1 << 18 - 1`, which Python reads as 1 << (18 - 1) = 2**17: v (24-bit,
 # clipped at 2**23 - 1) never exceeds vThMant << 6 = 2**23, so it never spikes.
 NETX_DEFAULT_NEURON = NeuronParams(i_decay=0, v_decay=4096, vth_mant=1 << 17)
+
+
+def message_bits_of(neuron: NeuronParams) -> int:
+    """Bits of the messages a neuron sends (netx's get_neuron_params): `messageBits` when the
+    file gives it, else 16 for SDNN and 0 (binary spikes) for the other types."""
+    if neuron.message_bits is not None:
+        return neuron.message_bits
+    return 16 if neuron.type == "SDNN" else 0
 
 
 def netx_loads_neuron_type(neuron_type: str) -> bool:
@@ -193,6 +205,9 @@ def _decode(x) -> str:
     return v.decode("ascii", "replace") if isinstance(v, bytes) else str(v)
 
 
+_NEURON_KEYS = ("type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike", "messageBits")
+
+
 def _read_neuron(g, where) -> NeuronParams:
     try:
         kind = _decode(g["type"][()])
@@ -204,6 +219,9 @@ def _read_neuron(g, where) -> NeuronParams:
             vth_mant=int(_scalar(g["vThMant"][()])),
             ref_delay=int(_scalar(g["refDelay"][()])) if "refDelay" in g else 1,
             graded_spike=bool(_scalar(g["gradedSpike"][()])) if "gradedSpike" in g else False,
+            message_bits=int(_scalar(g["messageBits"][()])) if "messageBits" in g else None,
+            extra={k: _scalar(g[k][()]) for k in g
+                   if k not in _NEURON_KEYS and hasattr(g[k], "shape") and g[k].size},
         )
     except KeyError as e:
         raise TnaError(f"{where}/neuron: missing field {e.args[0]!r}; re-export the net") from None
@@ -356,6 +374,10 @@ def _write_neuron(g, n: NeuronParams) -> None:
     g.create_dataset("neuron/vThMant", data=int(n.vth_mant))
     g.create_dataset("neuron/refDelay", data=int(n.ref_delay))
     g.create_dataset("neuron/gradedSpike", data=bool(n.graded_spike))
+    if n.message_bits is not None:
+        g.create_dataset("neuron/messageBits", data=int(n.message_bits))
+    for key, val in n.extra.items():
+        g.create_dataset(f"neuron/{key}", data=val)
 
 
 def _write_dense(g, layer: Layer) -> None:
@@ -518,12 +540,49 @@ def optimizes_weights(layer_type: str, loader: str) -> bool:
     return kind is not None and kind.weight_bits.get(loader, _bits_default) is not _bits_default
 
 
+# --------------------------------------------------------------------------- skipping layers
+
+def skip_layers(model: NetxModel, n: int, input_message_bits: int = 0) -> tuple:
+    """What `netx.hdf5.Network(skip_layers=n)` builds from `model`: (the model it runs, the
+    message bits its first layer receives).
+
+    netx still reads the first `n` layers but leaves them out of the network: data enters the
+    first layer kept. The input shape becomes the last skipped input or conv layer's shape, and
+    the input message bits become the last skipped layer's output bits (messageBits; SDNN
+    16), whatever `input_message_bits` says. Intel's tutorials load nets whose input layer has
+    a neuron (an encoder netx never connects) with skip_layers=1.
+    """
+    if n == 0:
+        return model, input_message_bits
+    if not 0 < n < len(model.layers) or not any(
+            layer.type in BLOCK_TYPES for layer in model.layers[n:]):
+        raise TnaError(f"skip_layers = {n}: the net has {len(model.layers)} layers "
+                       f"({', '.join(layer.type for layer in model.layers)}); keep at least "
+                       f"one dense or conv layer")
+    shape, bits = None, input_message_bits
+    for layer in model.layers[:n]:
+        if layer.type == "input":
+            shape = tuple(layer.shape)
+        elif layer.type == "conv":
+            shape = tuple(layer.shape)
+        if layer.type != "flatten" and neuron_of(layer) is not None:
+            bits = message_bits_of(neuron_of(layer))
+    kept = list(model.layers[n:])
+    if shape is not None and kept[0].type != "input":
+        kept.insert(0, Layer(type="input", shape=shape))
+    # tna's metadata describes the whole net's input, which no longer applies
+    meta = model.meta and dataclasses.replace(model.meta, input_shape=[])
+    return dataclasses.replace(model, layers=kept, meta=meta), bits
+
+
 # --------------------------------------------------------------------------- checking
 
-def validate(model: NetxModel, input_shape: tuple | None = None) -> list[str]:
+def validate(model: NetxModel, input_shape: tuple | None = None, skip_layers: int = 0
+             ) -> list[str]:
     """Every problem that stops netx from loading or running the model.
 
-    `input_shape` (slayer layout, e.g. (1, 28, 28) or (784,)) defaults to the metadata's.
+    `input_shape` (slayer layout, e.g. (1, 28, 28) or (784,)) defaults to the metadata's;
+    `skip_layers` is netx.hdf5.Network's (the file's first layers are read but not run).
     Returns human-readable lines naming the layer and field; empty when netx runs the model.
     What netx runs but Loihi 2 cannot hold, or runs with silently changed values, is listed by
     `loihi_warnings` instead. Two deliberate refusals of files netx would run: layers of a type
@@ -545,6 +604,11 @@ def validate(model: NetxModel, input_shape: tuple | None = None) -> list[str]:
             continue
         problems += _check_values(layer, where)
         problems += _check_neuron(layer, where)
+        if layer.type == "input" and layer.neuron is not None and i >= skip_layers:
+            problems.append(f"{where}: an input layer with a neuron, which netx never feeds and "
+                            f"Lava cannot compile (netx's Input block has no process model); "
+                            f"load the net with skip_layers={i + 1} (tna run --skip-layers "
+                            f"{i + 1}), as Intel's tutorials do")
         state, chain = kind.chain(layer, state, where)
         problems += [f"{p}; the layers do not chain, re-export the net" for p in chain]
     return problems
@@ -633,6 +697,10 @@ def _check_neuron(layer: Layer, where: str) -> list[str]:
                 f"SDNN and RF types)"]
     if n.type in CUBA_TYPES and (n.i_decay is None or n.v_decay is None):
         return [f"{where}: a {n.type} neuron needs iDecay and vDecay"]
+    if "RF" in n.type:
+        return [f"{where}: netx 0.6 builds {n.type} neurons but cannot connect them: its "
+                f"dense and conv blocks feed a_in, which RF neurons lack (they take complex "
+                f"input, from dense_comp layers that netx 0.6 cannot load)"]
     return []
 
 
@@ -751,8 +819,8 @@ NETX_LOADABLE = tuple(LAYERS)
 BLOCK_TYPES = tuple(t for t, kind in LAYERS.items() if kind.block)   # one Lava block each
 
 
-def validate_or_raise(model: NetxModel, where: str = "") -> None:
-    problems = validate(model)
+def validate_or_raise(model: NetxModel, where: str = "", skip_layers: int = 0) -> None:
+    problems = validate(model, skip_layers=skip_layers)
     if problems:
         more = f" (+{len(problems) - 1} more; run `tna validate`)" if len(problems) > 1 else ""
         raise TnaError(f"{where}{': ' if where else ''}{problems[0]}{more}")

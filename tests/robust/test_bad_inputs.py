@@ -187,6 +187,19 @@ def c_metadata_version(tmp, rq):
     return ["run", net], [str(net), "format_version 99", "export the net again"]
 
 
+def c_input_layer_with_neuron(tmp, rq):
+    net = _edit(rq.getfixturevalue("make_net")(),
+                lambda f: f.copy(f["layer/1/neuron"], f["layer/0"], "neuron"))
+    return ["run", net, "--backend", "emulator"], [str(net), "layer/0 (input)",
+                                                   "--skip-layers 1"]
+
+
+def c_skip_layers_past_the_last(tmp, rq):
+    net = rq.getfixturevalue("make_net")()
+    return ["run", net, "--backend", "emulator", "--skip-layers", "3"], \
+        ["skip_layers = 3", "keep at least one dense or conv layer"]
+
+
 def c_metadata_unknown_key(tmp, rq):
     def add(f):
         f["tna"].attrs["meta"] = f["tna"].attrs["meta"][:-1] + ', "colour": "red"}'

@@ -7,6 +7,8 @@ net without an input layer; `tna validate` agrees with netx on a corpus of such 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,9 @@ from tna.netx import Layer, NetxModel, NeuronParams, read_net, write_net
 from tna.sim.emulator import emulate, first_difference
 
 NRN = NeuronParams(i_decay=1024, v_decay=512, vth_mant=20)
+# a resonate-and-fire neuron as lava-dl writes it: netx reads sinDecay / cosDecay
+RF = NeuronParams(i_decay=None, v_decay=None, vth_mant=20, type="RF",
+                  extra={"sinDecay": 300, "cosDecay": 3900})
 
 
 def no_neuron_net(rng, delay=None, bias=None) -> NetxModel:
@@ -38,6 +43,34 @@ def test_reader_and_tables_follow_netx(tmp_path):
     assert netx.validate(back) == [] and netx.loihi_warnings(back) == []
     with pytest.raises(ValueError, match="does not split"):
         netx.dense_matrix(Layer(type="dense", shape=(3,), weight=np.ones(7)))
+
+
+def test_skip_layers_and_neuron_fields_follow_netx(tmp_path):
+    rng = np.random.default_rng(8)
+    sdnn = NeuronParams(None, None, 8, type="SDNN")
+    enc = NetxModel(layers=[Layer(type="input", shape=(2, 5, 5), neuron=sdnn),
+                            _conv((3, 3, 3), rng.integers(-9, 9, (3, 2, 3, 3)) * 2.0,
+                                  neuron=dataclasses.replace(NRN, message_bits=3)),
+                            Layer(type="flatten", shape=(27, 1, 1)),
+                            _dense((4,), rng.integers(1, 9, (4, 27)) * 2.0, neuron=NRN)])
+    back = read_net(write_net(enc, tmp_path / "enc.net"))
+    assert back.layers[1].neuron.message_bits == 3 and back.layers[0].neuron.message_bits is None
+    assert netx.message_bits_of(back.layers[0].neuron) == 16          # netx's SDNN default
+    assert netx.skip_layers(back, 0, 5) == (back, 5)
+    one, bits = netx.skip_layers(back, 1, 5)
+    assert bits == 16 and one.layers[0] == Layer(type="input", shape=(2, 5, 5))
+    two, bits = netx.skip_layers(back, 2)
+    assert bits == 3 and [layer.type for layer in two.layers] == ["input", "flatten", "dense"]
+    assert two.layers[0].shape == (3, 3, 3)
+    problems = netx.validate(back)
+    assert len(problems) == 1 and "skip_layers=1" in problems[0] and "layer/0" in problems[0]
+    assert netx.validate(back, skip_layers=1) == []
+    rf = dataclasses.replace(RF, type="RF_PHASE")
+    rf_net = NetxModel(layers=[Layer(type="input", shape=(4,)),
+                               _dense((3,), np.ones((3, 4)) * 2, neuron=rf)])
+    back = read_net(write_net(rf_net, tmp_path / "rf.net"))
+    assert back.layers[1].neuron.extra == RF.extra                    # kept as read
+    assert "cannot connect them" in netx.validate(back)[0]
 
 
 def test_emulator_refuses_other_neuron_types_in_one_line():
@@ -125,6 +158,48 @@ def test_conv_first_net_without_input_layer(tmp_path):
     assert lava.voltage.any()
 
 
+@pytest.mark.lava
+@pytest.mark.parametrize("encoder", ["cuba", "sdnn"])
+def test_input_layer_with_a_neuron_runs_with_skip_layers(tmp_path, encoder):
+    """netx builds an input layer's neuron but never feeds it (its Input block leaves the port
+    unconnected), so Intel's tutorials load such nets with skip_layers=1 and feed the next
+    layer. tna refuses the dead net in one line naming --skip-layers and, with it, runs what
+    netx runs: an SDNN encoder's 16 message bits make the next layer's input graded."""
+    from tna.deploy import RunConfig, run
+    from tna.sim.lava_harness import record_lava
+
+    rng = np.random.default_rng(7)
+    neuron = NRN if encoder == "cuba" else NeuronParams(None, None, 8, type="SDNN")
+    model = NetxModel(layers=[
+        Layer(type="input", shape=(2, 5, 5), neuron=neuron, weight=np.array(64.0),
+              bias=np.array(0.0)),
+        _conv((3, 3, 3), rng.integers(-64, 128, (3, 2, 3, 3)) * 2.0, neuron=NRN),
+        Layer(type="flatten", shape=(27, 1, 1)),
+        _dense((4,), rng.integers(-64, 128, (4, 27)) * 2.0, neuron=NRN)])
+    path = write_net(model, tmp_path / "enc.net")
+    x = rng.integers(0, 2 if encoder == "cuba" else 12, (3, 2, 5, 5, 6))
+    assert netx.validate(read_net(path)) == []
+    with pytest.raises(TnaError, match="--skip-layers 1") as e:
+        emulate(read_net(path), x)
+    assert "\n" not in str(e.value)
+    kept, bits = netx.skip_layers(read_net(path), 1, input_message_bits=3)
+    assert bits == (0 if encoder == "cuba" else 16)          # the skipped layer's, not ours
+    assert [layer.type for layer in kept.layers] == ["input", "conv", "flatten", "dense"]
+    assert kept.layers[0].neuron is None and kept.layers[0].shape == (2, 5, 5)
+    lava = record_lava(path, x, skip_layers=1)
+    emu = emulate(kept, x, input_message_bits=bits, record=("spikes", "u", "v"))
+    assert first_difference(emu, lava) is None
+    assert lava.spikes[3].any()
+
+    np.save(tmp_path / "x.npy", x)
+    result = run(path, RunConfig(input=str(tmp_path / "x.npy"), skip_layers=1,
+                                 backend="lava-sim", compare="emulator,lava-sim",
+                                 progress=False))
+    assert result.ok and result.outputs["lava-sim"].spikes.any(), result.summary()
+    with pytest.raises(TnaError, match="keep at least one"):
+        netx.skip_layers(read_net(path), 4)
+
+
 # --------------------------------------------------------------------------- validator vs netx
 
 def _dense(shape, weight, **kw) -> Layer:
@@ -186,7 +261,29 @@ def corpus() -> dict:
             1, 1, 1, type="ALIF"))], False),
         "conv_shape_wrong": ([img, _conv((3, 4, 4), w(3, 2, 3, 3), neuron=NRN)], False),
         "conv_channels_wrong": ([img, _conv((3, 3, 3), w(3, 1, 3, 3), neuron=NRN)], False),
+        # an input layer's neuron, weight and bias: netx builds an Input block that Lava cannot
+        # compile (no sub-process model), so such nets run with skip_layers=1 (see SKIP)
+        "input_neuron_weight_bias": ([Layer(type="input", shape=(4,), neuron=NRN,
+                                            weight=np.array(64.0), bias=np.array(3.0)),
+                                      _dense((3,), w(3, 4), neuron=NRN)], True),
+        "input_sdnn": ([Layer(type="input", shape=(4,), neuron=sdnn),
+                        _dense((3,), w(3, 4), neuron=NRN)], True),
+        "input_neuron_not_skipped": ([Layer(type="input", shape=(4,), neuron=NRN),
+                                      _dense((3,), w(3, 4), neuron=NRN)], False),
+        "input_weight_bias_no_neuron": ([Layer(type="input", shape=(4,), weight=np.array(2.0),
+                                               bias=np.array(1.0)),
+                                         _dense((3,), w(3, 4), neuron=NRN)], True),
+        # netx 0.6 builds RF neurons, but its dense and conv blocks connect a_in, which RF
+        # neurons lack (they take real and imaginary input: dense_comp, which netx cannot load)
+        "rf": ([inp, _dense((3,), w(3, 4), neuron=RF)], False),
+        "rf_phase": ([inp, _dense((3,), w(3, 4), neuron=dataclasses.replace(
+            RF, type="RF_PHASE"))], False),
     }
+
+
+# corpus files netx is asked to load with skip_layers=1, as Intel's tutorials load nets whose
+# input layer has a neuron; tna validate is told the same
+SKIP = {"input_neuron_weight_bias": 1, "input_sdnn": 1}
 
 
 def _replace_type(self, layer_type):
@@ -214,7 +311,7 @@ def _netx_runs(paths, at_once=3, limit_s=45) -> list:
     ctx = multiprocessing.get_context("fork")
     results = []
     for lo in range(0, len(paths), at_once):
-        children = [ctx.Process(target=_build_and_run, args=(str(p),))
+        children = [ctx.Process(target=_build_and_run, args=(str(p), SKIP.get(p.stem, 0)))
                     for p in paths[lo:lo + at_once]]
         for child in children:
             child.start()
@@ -230,7 +327,7 @@ def _netx_runs(paths, at_once=3, limit_s=45) -> list:
     return results
 
 
-def _build_and_run(path) -> None:
+def _build_and_run(path, skip_layers=0) -> None:
     import contextlib
     import io
     import os
@@ -242,7 +339,7 @@ def _build_and_run(path) -> None:
 
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            net = lava_netx.hdf5.Network(net_config=path)
+            net = lava_netx.hdf5.Network(net_config=path, skip_layers=skip_layers)
             source = lava_io.source.RingBuffer(data=np.ones((*net.inp.shape, 2), dtype=int))
             source.s_out.connect(net.inp)
             net.run(condition=RunSteps(num_steps=2), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
@@ -261,7 +358,7 @@ def test_validator_agrees_with_netx_on_a_corpus(tmp_path):
     assert ran == {name: runs for name, (_, runs) in items.items()}, "the corpus is wrong"
     disagree = []
     for path, (name, (_, runs)) in zip(paths, items.items()):
-        problems = netx.validate(read_net(path))
+        problems = netx.validate(read_net(path), skip_layers=SKIP.get(name, 0))
         if (problems == []) != runs:
             disagree.append(f"{name}: netx {'runs' if runs else 'fails'}, validate {problems}")
     assert not disagree, "\n".join(disagree)
@@ -276,11 +373,10 @@ def test_lava_sim_runs_what_only_netx_runs(tmp_path, kind):
 
     rng = np.random.default_rng(6)
     w = rng.integers(32, 64, (3, 4)) * 2.0
-    layer = (Layer(type="dense", shape=(3,), weight=w,
-                   neuron=NeuronParams(i_decay=None, v_decay=None, vth_mant=0, type="SDNN"))
-             if kind == "sdnn" else
-             Layer(type="dense_rec", shape=(3,), weight=w, neuron=NRN,
-                   weight_rec=rng.integers(-64, 64, (3, 3)) * 2.0))
+    layer = {"sdnn": Layer(type="dense", shape=(3,), weight=w, neuron=NeuronParams(
+                 i_decay=None, v_decay=None, vth_mant=0, type="SDNN")),
+             "dense_rec": Layer(type="dense_rec", shape=(3,), weight=w, neuron=NRN,
+                                weight_rec=rng.integers(-64, 64, (3, 3)) * 2.0)}[kind]
     path = write_net(NetxModel(layers=[Layer(type="input", shape=(4,)), layer]),
                      tmp_path / f"{kind}.net")
     np.save(tmp_path / "x.npy", rng.integers(0, 2, (3, 4, 5)))

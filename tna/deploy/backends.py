@@ -39,6 +39,8 @@ class Job:
     progress: bool
     lava_models: str = "fast"
     loader: str = "tna"                # netx loader Lava uses: tna (2-bit ternary convs) | netx
+    skip_layers: int = 0               # Lava loads the file with netx's skip_layers; `model` is
+                                       # already what that leaves (tna.netx.skip_layers)
 
 
 def _logits(spikes, voltage, readout):
@@ -96,7 +98,8 @@ def lava_backend(job: Job, backend: str) -> BackendOutput:
     res = run_lava(job.net_path, job.inputs, timesteps=job.inputs.shape[-1],
                    readout="voltage" if job.readout == "voltage" else "spike",
                    input_message_bits=job.input_message_bits, backend=backend,
-                   progress=job.progress, models=job.lava_models, loader=job.loader)
+                   progress=job.progress, models=job.lava_models, loader=job.loader,
+                   skip_layers=job.skip_layers)
     spikes = np.asarray(res.spikes).astype(np.int64)
     voltage = None if res.voltage is None else np.asarray(res.voltage).astype(np.int64)
     return BackendOutput(backend, spikes=spikes, voltage=voltage,

@@ -26,6 +26,7 @@ class RunConfig:
     input_message_bits: int | None = None   # graded input bits; default: the file's (0 = binary)
     lava_models: str = "fast"         # fast: exact faster conv, async runtime | stock: lava-nc's own fixed_pt models
     loader: str = "tna"               # tna: netx's loader + 2-bit ternary convs (tna.deploy.lava_net) | netx: unmodified netx (8-bit convs)
+    skip_layers: int = 0              # netx.hdf5.Network(skip_layers=N): data enters layer N (e.g. past an input encoder)
     per_layer: bool = False           # also compare every layer's u, v and spikes (emulator vs Lava)
     layer_samples: int = 20           # samples for per-layer spike counts and --per-layer
     progress: bool = True             # progress bar over samples
@@ -43,6 +44,9 @@ class RunConfig:
             v = getattr(self, key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise TnaError(f"{key} = {v!r}: must be a whole number ≥ 1")
+        if isinstance(self.skip_layers, bool) or not isinstance(self.skip_layers, int) or \
+                self.skip_layers < 0:
+            raise TnaError(f"skip_layers = {self.skip_layers!r}: must be a whole number ≥ 0")
         if not 0 <= self.tolerance <= 100:
             raise TnaError(f"tolerance = {self.tolerance!r}: a percentage in [0, 100]")
         if self.readout not in (None, "voltage", "spike"):

@@ -89,17 +89,19 @@ class _NetInfo:
     max_delay_steps: int     # the most axonal delay a spike can collect on its way through
 
 
-def _inspect_net(net_path: Path) -> _NetInfo:
+def _inspect_net(net_path: Path, skip_layers: int = 0) -> _NetInfo:
     """Read the layer types of a netx HDF5 file and check that run_lava can feed it."""
     from tna.netx import BLOCK_TYPES, MAX_DELAY, read_net
+    from tna.netx import skip_layers as skip
 
     if not net_path.is_file():
         raise TnaError(f"{net_path}: no such network file; export one with `tna export`")
-    model = read_net(net_path)
+    model, _ = skip(read_net(net_path), skip_layers)
     for i, layer in enumerate(model.layers):
         if layer.type == "input" and layer.neuron is not None:
-            raise TnaError(f"{net_path}: layer/{i} is an input layer with a neuron; netx leaves "
-                           "its input port unconnected, so no data would reach the net")
+            raise TnaError(f"{net_path}: layer/{i} is an input layer with a neuron, whose input "
+                           "netx leaves unconnected; feed the next layer with --skip-layers "
+                           f"{i + 1} (netx's skip_layers), as Intel's tutorials do")
     types = [layer.type for layer in model.layers]
     compute = [t for t in types if t in BLOCK_TYPES]      # one Lava block, one step each
     unsupported = sorted(set(types) - set(BLOCK_TYPES) - {"input", "flatten"})
@@ -209,7 +211,7 @@ def _validate(inputs, timesteps, readout, backend):
 def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
              input_message_bits: int = 0, backend: str = "lava-sim",
              drain_steps: int | None = None, progress: bool = True,
-             models: str = "fast", loader: str = "tna") -> LavaResult:
+             models: str = "fast", loader: str = "tna", skip_layers: int = 0) -> LavaResult:
     """Run every sample of `inputs` through the netx network at `net_path` on Lava.
 
     inputs: integers in slayer layout, (N, neurons, T) or (N, C, H, W, T), T = timesteps.
@@ -224,6 +226,8 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
         or 'stock' (lava-nc's own fixed_pt models under Loihi2SimCfg, ~10x slower).
     loader: 'tna' (conv weights at netx's optimized weight bits, e.g. 2 for ternary kernels) or
         'netx' (unmodified netx.hdf5.Network: conv weights at 8 bits); the outputs are the same.
+    skip_layers: netx.hdf5.Network's: leave out the file's first layers and feed the next one
+        (its message bits then replace input_message_bits; tna.netx.skip_layers).
     Returns a LavaResult; aligned outputs follow the slayer no-shift timeline.
     """
     if models not in ("fast", "stock"):
@@ -232,7 +236,7 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
         raise TnaError(f"loader={loader!r}: use one of {', '.join(LOADERS)}")
     inputs = _validate(inputs, timesteps, readout, backend)
     net_path = Path(net_path)
-    info = _inspect_net(net_path)
+    info = _inspect_net(net_path, skip_layers)
     if info.first_type == "conv" and inputs.ndim != 5:
         raise TnaError(f"{net_path}: the first layer is a conv layer; give inputs as "
                        f"(N, C, H, W, T), not {inputs.shape}")
@@ -247,7 +251,7 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
     with tempfile.TemporaryDirectory(prefix="tna-lava-") as tmp:
         raw_spikes, raw_voltage, seconds = _simulate(
             net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
-            Path(tmp), models=models, loader=loader)
+            Path(tmp), models=models, loader=loader, skip_layers=skip_layers)
     raw_spikes = raw_spikes.reshape(n, window, -1).transpose(0, 2, 1)
     spike_lag = SPIKE_OFFSET_PER_LAYER * info.num_layers
     voltage = None
@@ -261,7 +265,7 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
 
 
 def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
-              tmp, models="fast", loader="tna"):
+              tmp, models="fast", loader="tna", skip_layers=0):
     """Run the concatenated samples; returns raw (steps, out) spikes, v or None, seconds."""
     n, t = lava_inputs.shape[:2]
     steps = n * window
@@ -285,7 +289,8 @@ def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backen
 
         net = load_network(net_path, loader, reset_interval=window, reset_offset=1,
                            input_message_bits=input_message_bits,
-                           input_shape=in_shape if len(in_shape) == 3 else None)
+                           input_shape=in_shape if len(in_shape) == 3 else None,
+                           skip_layers=skip_layers)
         clean = False
         try:
             out_shape = net.out.shape

@@ -144,10 +144,18 @@ def _dataset_inputs(model: netx.NetxModel, cfg: RunConfig):
 def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     """Run `net_path` on the backends in `cfg.compare_list` and compare them pairwise."""
     model = netx.read_net(net_path)
-    netx.validate_or_raise(model, where=str(net_path))
+    netx.validate_or_raise(model, where=str(net_path), skip_layers=cfg.skip_layers)
     for warning in netx.loihi_warnings(model):
         log(f"warning: {warning}")
     meta = model.meta
+    bits = cfg.input_message_bits
+    if bits is None:
+        bits = meta.input_message_bits if meta else 0
+    model, bits = netx.skip_layers(model, cfg.skip_layers, bits)     # what netx runs
+    if cfg.skip_layers and cfg.input_message_bits not in (None, bits):
+        log(f"warning: with --skip-layers {cfg.skip_layers} netx feeds the first layer kept "
+            f"{bits}-bit messages (the skipped layer's), not --input-message-bits "
+            f"{cfg.input_message_bits}")
     if cfg.input:
         inputs, labels = _load_npy(cfg.input, model), None
         if cfg.limit:
@@ -155,15 +163,12 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     else:
         inputs, labels = _dataset_inputs(model, cfg)
     readout = cfg.readout or (meta.readout if meta else "spike")
-    bits = cfg.input_message_bits
-    if bits is None:
-        bits = meta.input_message_bits if meta else 0
     if meta is not None and inputs.shape[-1] != meta.timesteps:
         raise TnaError(f"inputs have T = {inputs.shape[-1]} steps but the net was trained with "
                        f"T = {meta.timesteps}")
     job = Job(net_path=str(net_path), model=model, inputs=inputs, readout=readout,
               input_message_bits=bits, layer_samples=cfg.layer_samples, progress=cfg.progress,
-              lava_models=cfg.lava_models, loader=cfg.loader)
+              lava_models=cfg.lava_models, loader=cfg.loader, skip_layers=cfg.skip_layers)
     names = _backends(cfg, model)
     # Lava forks its processes: run it before torch has started thread pools in this process
     # (forking a process with live OpenMP/BLAS threads can hang the children).
@@ -182,7 +187,8 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
               if o.layer_counts}
     per_layer = None
     if cfg.per_layer:
-        per_layer = _per_layer(net_path, model, inputs[:cfg.layer_samples], bits, cfg.loader)
+        per_layer = _per_layer(net_path, model, inputs[:cfg.layer_samples], bits, cfg.loader,
+                               cfg.skip_layers)
     result = RunResult(net=str(net_path), backend=cfg.backend, samples=len(inputs),
                        outputs=outputs, parity=parity, accuracy=accuracy, layer_counts=counts,
                        tolerance=cfg.tolerance, per_layer=per_layer,
@@ -220,12 +226,13 @@ def _save_npy(path, array) -> None:
             np.save(f, array)
 
 
-def _per_layer(net_path, model, inputs, bits, loader) -> str:
+def _per_layer(net_path, model, inputs, bits, loader, skip_layers) -> str:
     """Every layer's spikes, u and v: emulator vs the real Lava simulator, first difference."""
     from tna.sim.emulator import emulate, first_difference
     from tna.sim.lava_harness import record_lava
     a = emulate(model, inputs, input_message_bits=bits, record=("spikes", "u", "v"),
                 loader=loader)
-    b = record_lava(net_path, inputs, input_message_bits=bits, loader=loader)
+    b = record_lava(net_path, inputs, input_message_bits=bits, loader=loader,
+                    skip_layers=skip_layers)
     diff = first_difference(a, b)
     return "identical" if diff is None else str(diff)

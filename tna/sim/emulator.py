@@ -309,13 +309,18 @@ def _unsupported_type(where: str, layer_type: str) -> str:
     return f"{where}: '{layer_type}' layers are not supported (netx cannot load them either)"
 
 
+def _input_neuron(i: int, where: str) -> str:
+    return (f"{where}: an input layer with a neuron, whose input netx leaves unconnected; feed "
+            f"the next layer with --skip-layers {i + 1} (netx's skip_layers), as Intel's "
+            f"tutorials do")
+
+
 def unsupported(model: NetxModel) -> str | None:
     """Why the emulator cannot run `model` (one line naming the layer), None when it can."""
     for i, layer in enumerate(model.layers):
         where = _where(i, layer)
         if layer.type == "input" and layer.neuron is not None:
-            return (f"{where}: input layers with a neuron are not supported (netx leaves their "
-                    f"input port unconnected)")
+            return _input_neuron(i, where)
         if layer.type not in _PLANNERS:
             return _unsupported_type(where, layer.type)
         n = neuron_of(layer)
@@ -336,8 +341,7 @@ class _Planning:
 
 def _plan_input(i: int, layer: Layer, p: _Planning) -> _Stage | None:
     if layer.neuron is not None:
-        raise TnaError(f"{_where(i, layer)}: input layers with a neuron are not supported (netx "
-                       f"leaves their input port unconnected); export a shape-only input")
+        raise TnaError(_input_neuron(i, _where(i, layer)))
     p.shape = tuple(int(x) for x in layer.shape)     # netx takes the input shape from here
     return None
 

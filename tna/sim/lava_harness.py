@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from tna.netx import read_net
+from tna.netx import skip_layers as skip
 from tna.sim.emulator import RECORDABLE, EmulatorResult, plan
 
 
@@ -31,11 +32,13 @@ def _from_lava(data: np.ndarray) -> np.ndarray:
 
 def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval: int | None = None,
              reset_offset: int = 0, steps: int | None = None,
-             record=RECORDABLE, loader: str = "tna") -> EmulatorResult:
+             record=RECORDABLE, loader: str = "tna", skip_layers: int = 0) -> EmulatorResult:
     """Run the netx file on Lava's fixed-point CPU simulator, one compiled network per sample.
 
     inputs: integers in slayer layout (N, C, H, W, T) or (N, F, T); a dense first layer gets the
-    sample flattened in (C, H, W) order. Other arguments as `emulate`. Slow (~0.5 s per sample
+    sample flattened in (C, H, W) order. skip_layers: as netx.hdf5.Network's; the result is
+    comparable with `emulate` on `tna.netx.skip_layers(model, skip_layers)`. Other arguments as
+    `emulate`. Slow (~0.5 s per sample
     plus ~1 ms per step and layer): meant for tests on tiny nets.
     """
     from lava.magma.core.run_conditions import RunSteps
@@ -48,7 +51,7 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
 
     net_path = Path(net_path)
     x = np.asarray(inputs.cpu() if isinstance(inputs, torch.Tensor) else inputs).astype(np.int64)
-    model = read_net(net_path)
+    model, input_message_bits = skip(read_net(net_path), skip_layers, input_message_bits)
     stages = plan(model, tuple(x.shape[1:-1]), input_message_bits=input_message_bits,
                   reset_offset=reset_offset, loader=loader)
     timesteps = x.shape[-1]
@@ -60,7 +63,8 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
         data = np.zeros(sample.shape[:-1] + (steps,), dtype=np.int64)
         data[..., :min(timesteps, steps)] = sample[..., :steps]
         net = load_network(net_path, loader, input_message_bits=input_message_bits,
-                           reset_interval=reset_interval, reset_offset=reset_offset)
+                           reset_interval=reset_interval, reset_offset=reset_offset,
+                           skip_layers=skip_layers)
         source = io.source.RingBuffer(data=_to_lava(data))
         source.s_out.connect(net.inp)
         monitors = []
