@@ -138,3 +138,24 @@ def test_a_training_config_no_cell_can_use_fails_before_any_cell(tmp_path):
     with pytest.raises(TnaError, match="ternary_after = 15"):
         bench(cfg)
     assert not (tmp_path / "b").exists()          # nothing written: a fixed config may reuse it
+
+
+def test_alpha_sweep_table_and_its_weight_mode():
+    from tna.bench.report import sweep_mode, tables
+
+    def rec(method, weights, alpha, seed, acc):
+        return dict(cell=f"{method}-{weights}-{alpha}-{seed}", method=method, weights=weights,
+                    alpha=alpha, seed=seed, torch_test_acc=acc, deployed_acc=acc + 0.1,
+                    parity=True, arch="mlp", epochs=1, hardware="cpu", weight_kib_needed=1.0,
+                    weight_kib_netx=1.0, dataset="digits")
+    # binary sorts first, but the sweep is the mode with the most alphas
+    records = [rec("tna", "binary", 1e-4, s, 80.0) for s in (0, 1)]
+    records += [rec("tna", "fp", a, s, 90.0 + s + (a == 1e-2)) for a in (1e-2, 1e-4)
+                for s in (0, 1)]
+    records += [rec("single", w, None, s, 85.0) for w in ("fp", "binary") for s in (0, 1)]
+    assert sweep_mode(records) == "fp"
+    text = tables(records, "digits")
+    assert "## α sweep (TNA, FP" in text
+    assert "| 0.01 | 91.50 ± 0.71 (2) | 91.60 ± 0.71 (2) | – | – |" in text
+    assert "| 0.0001 | 90.50 ± 0.71 (2) |" in text
+    assert "α sweep" not in tables([r for r in records if r["alpha"] != 1e-2], "digits")

@@ -86,7 +86,42 @@ def claims(records) -> list:
     return [(t, a, b, m, n, a0) for t, a, b, m, n in out]
 
 
-def tables(records, dataset: str) -> str:
+def sweep_mode(records) -> str | None:
+    """The weight mode of the α sweep: the one whose tna cells have the most alphas (fp first
+    on a tie); None without tna cells."""
+    tna = [r for r in records if r["method"] == "tna"]
+    modes = list(dict.fromkeys(r["weights"] for r in tna))
+    if not modes:
+        return None
+    return max(modes, key=lambda m: (len({r["alpha"] for r in tna if r["weights"] == m}),
+                                     m == "fp"))
+
+
+def _alpha_table(records, out_dir: Path | None) -> list:
+    """The α sweep as numbers: per α, deployed accuracy and the last epoch's validation CE and
+    matching loss (mean over seeds); empty unless some weight mode has two or more alphas."""
+    mode = sweep_mode(records)
+    tna = [r for r in records if r["method"] == "tna" and r["weights"] == mode]
+    alphas = sorted({r["alpha"] for r in tna}, reverse=True)
+    if len(alphas) < 2:
+        return []
+    lines = ["", f"## α sweep (TNA, {MODE_NAMES[mode]}; the paper's Fig. 2, `alpha_sweep.png`)",
+             "", "| α | PyTorch | deployed | validation CE (base), last epoch | matching loss "
+             "(validation logit MSE), last epoch |", "|---|---|---|---|---|"]
+    for alpha in alphas:
+        last = [m[-1] for m in (_metrics(out_dir, r["cell"]) if out_dir else []
+                                for r in tna if r["alpha"] == alpha) if m]
+
+        def mean(key):
+            vals = [m[key] for m in last if m.get(key) is not None]
+            return f"{sum(vals) / len(vals):.3f}" if vals else "–"
+        lines.append(f"| {alpha:g} | {_cell(_by(records, 'tna', mode, alpha))} | "
+                     f"{_cell(_by(records, 'tna', mode, alpha, key='deployed_acc'))} | "
+                     f"{mean('val_ce')} | {mean('val_mse')} |")
+    return lines
+
+
+def tables(records, dataset: str, out_dir: Path | None = None) -> str:
     a0 = main_alpha(records)
     modes = [m for m in ("fp", "ternary", "binary") if any(r["weights"] == m for r in records)]
     methods = [m for m in ("single", "tna", "kd", "kd-ce") if any(r["method"] == m
@@ -145,6 +180,7 @@ def tables(records, dataset: str) -> str:
             p, txt = _diff(va, vb)
             row += [txt, p.verdict(margin) if p else "–"]
         lines.append("| " + " | ".join(row) + " |")
+    lines += _alpha_table(records, out_dir)
     if paper:
         lines += ["", "Paper: Deckers et al., Fashion-MNIST, CIFARNet-style net, 250 epochs "
                       "(ternary from 150); our budgets are far smaller, see the header."]
@@ -173,14 +209,14 @@ def _save(fig, path: Path) -> None:
 
 def plot_alpha_sweep(records, out: Path) -> Path | None:
     """Fig. 2: per alpha, base CE, matching loss and accuracy per epoch, train and validation
-    (the mean over seeds of the tna cells of the first weight mode)."""
+    (the mean over seeds of the tna cells of the weight mode with the most alphas)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     tna = [r for r in records if r["method"] == "tna"]
     if not tna:
         return None
-    mode = tna[0]["weights"]
+    mode = sweep_mode(records)
     alphas = sorted({r["alpha"] for r in tna if r["weights"] == mode}, reverse=True)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     panels = (("ce_base", "val_ce", "cross-entropy (base)"), ("mse", "val_mse", "matching loss "
@@ -202,6 +238,7 @@ def plot_alpha_sweep(records, out: Path) -> Path | None:
                             f"{'train' if style == '-' else 'val'}")
             ax.set_title(title)
             ax.set_xlabel("epoch")
+            ax.xaxis.get_major_locator().set_params(integer=True)
     axes[2].legend(fontsize=7)
     fig.suptitle(f"TNA α sweep ({MODE_NAMES[mode]}, mean over seeds; solid train, dashed val)")
     path = out / "alpha_sweep.png"
@@ -269,7 +306,7 @@ def write_report(records: list, out: Path) -> list:
     """results.csv, tables.md and the plots; returns the paths written."""
     records = sorted(records, key=lambda r: (r["method"], r["weights"], r["alpha"] or 0,
                                              r["seed"]))
-    write_text(out / "tables.md", tables(records, records[0]["dataset"]))
+    write_text(out / "tables.md", tables(records, records[0]["dataset"], out))
     paths = [write_csv(records, out), out / "tables.md"]
     paths += [p for p in (plot_alpha_sweep(records, out), plot_methods(records, out),
                           plot_memory(records, out)) if p]
