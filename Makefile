@@ -6,7 +6,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.tna-installed
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test test-all bench data venv clean
+.PHONY: demo test test-all bench data venv clean gpu-pack
 
 venv: $(STAMP)
 
@@ -43,6 +43,17 @@ bench: $(STAMP) data
 	$(PY) bench/train_speed.py
 	$(PY) bench/lava_speed.py
 	$(PY) bench/emulator_speed.py
+
+# What a GPU machine without Python 3.10 and lava-nc needs to train (FACTS.md): slayer's source
+# (no pretrained weights) and Fashion-MNIST, 31 MB; carry build/gpu-pack with the working tree and
+# run there with PYTHONPATH=build/gpu-pack:. and --data-dir build/gpu-pack/fashion-mnist.
+gpu-pack: $(STAMP) data
+	rm -rf build/gpu-pack && mkdir -p build/gpu-pack/lava/lib/dl build/gpu-pack/fashion-mnist
+	cp -r "$$($(PY) -c 'import os, importlib.util as u; print(os.path.dirname(u.find_spec("lava.lib.dl.slayer").origin))')" \
+	  build/gpu-pack/lava/lib/dl/
+	find build/gpu-pack \( -name '__pycache__' -o -name '*.pt' \) -prune -exec rm -rf {} +
+	cp $(FMNIST_DIR)/*-ubyte.gz build/gpu-pack/fashion-mnist/
+	@du -sh build/gpu-pack
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
