@@ -178,7 +178,8 @@ def test_input_layer_with_a_neuron_runs_with_skip_layers(tmp_path, encoder):
         _dense((4,), rng.integers(-64, 128, (4, 27)) * 2.0, neuron=NRN)])
     path = write_net(model, tmp_path / "enc.net")
     x = rng.integers(0, 2 if encoder == "cuba" else 12, (3, 2, 5, 5, 6))
-    assert netx.validate(read_net(path)) == []
+    assert "skip_layers=1" in netx.validate(read_net(path))[0]
+    assert netx.validate(read_net(path), skip_layers=1) == []
     with pytest.raises(TnaError, match="--skip-layers 1") as e:
         emulate(read_net(path), x)
     assert "\n" not in str(e.value)
