@@ -183,6 +183,7 @@ from tna.deploy.config import RunConfig  # noqa: E402
     "  tna run digits.net --backend lava-sim --limit 100 --report parity.json",
     "  tna run digits.net --backend emulator --compare reference,emulator",
     "  tna run any.net --input spikes.npy --save-output out.npy",
+    "  tna run encoder.net --input x.npy --skip-layers 1   # past an input layer with a neuron",
     "  tna run snn.nir --input spikes.npy --dt 1e-4 --backend emulator"]))
 @click.argument("net", type=click.Path())
 @_config_option
