@@ -293,8 +293,6 @@ def _require(g, where, *names) -> None:
             raise TnaError(f"{where}: missing field {name!r}; the file is incomplete, re-export it")
 
 
-
-
 # What h5py and numpy raise on damaged files or fields of the wrong kind (e.g. int(inf)).
 _DAMAGED = (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError, OverflowError,
             AttributeError)
@@ -521,8 +519,6 @@ def _bits_default(layer: Layer) -> tuple:
     return (LAVA_WEIGHT_BITS, 0)                     # netx's create_conv passes no weight bits
 
 
-
-
 def weight_bits(layer: Layer, loader: str = "tna") -> tuple:
     """(num_weight_bits, weight_exp) that `loader` configures Lava's synapse with; (0, 0) when
     the layer has no weights."""
@@ -561,11 +557,9 @@ def skip_layers(model: NetxModel, n: int, input_message_bits: int = 0) -> tuple:
                        f"one dense or conv layer")
     shape, bits = None, input_message_bits
     for layer in model.layers[:n]:
-        if layer.type == "input":
+        if layer.type in ("input", "conv"):
             shape = tuple(layer.shape)
-        elif layer.type == "conv":
-            shape = tuple(layer.shape)
-        if layer.type != "flatten" and neuron_of(layer) is not None:
+        if neuron_of(layer) is not None:
             bits = message_bits_of(neuron_of(layer))
     kept = list(model.layers[n:])
     if shape is not None and kept[0].type != "input":
@@ -573,6 +567,13 @@ def skip_layers(model: NetxModel, n: int, input_message_bits: int = 0) -> tuple:
     # tna's metadata describes the whole net's input, which no longer applies
     meta = model.meta and dataclasses.replace(model.meta, input_shape=[])
     return dataclasses.replace(model, layers=kept, meta=meta), bits
+
+
+def input_neuron_problem(i: int, where: str) -> str:
+    """Why netx cannot run layer `i`, an input layer with a neuron, unless it is skipped."""
+    return (f"{where}: an input layer with a neuron, which netx never feeds and Lava cannot "
+            f"compile (netx's Input block has no process model); load the net with "
+            f"skip_layers={i + 1} (tna run --skip-layers {i + 1}), as Intel's tutorials do")
 
 
 # --------------------------------------------------------------------------- checking
@@ -605,10 +606,7 @@ def validate(model: NetxModel, input_shape: tuple | None = None, skip_layers: in
         problems += _check_values(layer, where)
         problems += _check_neuron(layer, where)
         if layer.type == "input" and layer.neuron is not None and i >= skip_layers:
-            problems.append(f"{where}: an input layer with a neuron, which netx never feeds and "
-                            f"Lava cannot compile (netx's Input block has no process model); "
-                            f"load the net with skip_layers={i + 1} (tna run --skip-layers "
-                            f"{i + 1}), as Intel's tutorials do")
+            problems.append(input_neuron_problem(i, where))
         state, chain = kind.chain(layer, state, where)
         problems += [f"{p}; the layers do not chain, re-export the net" for p in chain]
     return problems

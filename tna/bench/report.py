@@ -109,8 +109,9 @@ def _alpha_table(records, out_dir: Path | None) -> list:
              "", "| α | PyTorch | deployed | validation CE (base), last epoch | matching loss "
              "(validation logit MSE), last epoch |", "|---|---|---|---|---|"]
     for alpha in alphas:
-        last = [m[-1] for m in (_metrics(out_dir, r["cell"]) if out_dir else []
-                                for r in tna if r["alpha"] == alpha) if m]
+        runs = [_metrics(out_dir, r["cell"]) if out_dir else [] for r in tna
+                if r["alpha"] == alpha]
+        last = [m[-1] for m in runs if m]        # each seed's last epoch
 
         def mean(key):
             vals = [m[key] for m in last if m.get(key) is not None]

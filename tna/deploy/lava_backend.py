@@ -91,7 +91,7 @@ class _NetInfo:
 
 def _inspect_net(net_path: Path, skip_layers: int = 0) -> _NetInfo:
     """Read the layer types of a netx HDF5 file and check that run_lava can feed it."""
-    from tna.netx import BLOCK_TYPES, MAX_DELAY, read_net
+    from tna.netx import BLOCK_TYPES, MAX_DELAY, input_neuron_problem, read_net
     from tna.netx import skip_layers as skip
 
     if not net_path.is_file():
@@ -99,9 +99,7 @@ def _inspect_net(net_path: Path, skip_layers: int = 0) -> _NetInfo:
     model, _ = skip(read_net(net_path), skip_layers)
     for i, layer in enumerate(model.layers):
         if layer.type == "input" and layer.neuron is not None:
-            raise TnaError(f"{net_path}: layer/{i} is an input layer with a neuron, whose input "
-                           "netx leaves unconnected; feed the next layer with --skip-layers "
-                           f"{i + 1} (netx's skip_layers), as Intel's tutorials do")
+            raise TnaError(input_neuron_problem(i, f"{net_path}: layer/{i}"))
     types = [layer.type for layer in model.layers]
     compute = [t for t in types if t in BLOCK_TYPES]      # one Lava block, one step each
     unsupported = sorted(set(types) - set(BLOCK_TYPES) - {"input", "flatten"})

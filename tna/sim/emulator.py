@@ -71,8 +71,9 @@ import numpy as np
 import torch
 
 from tna.errors import TnaError
-from tna.netx import (CUBA_TYPES, MAX_DELAY, NETX_LOADABLE, Layer, NetxModel, conv_output_shape, dense_matrix,
-                      neuron_of, optimizes_weights, synapse_weights)
+from tna.netx import (CUBA_TYPES, MAX_DELAY, NETX_LOADABLE, Layer, NetxModel, conv_output_shape,
+                      dense_matrix, input_neuron_problem, neuron_of, optimizes_weights,
+                      synapse_weights)
 
 UV_MAX = 2**23                 # u, v are 24-bit signed on Loihi
 DECAY_UNITY = 4096             # decays are in units of 1/4096 per step
@@ -309,18 +310,12 @@ def _unsupported_type(where: str, layer_type: str) -> str:
     return f"{where}: '{layer_type}' layers are not supported (netx cannot load them either)"
 
 
-def _input_neuron(i: int, where: str) -> str:
-    return (f"{where}: an input layer with a neuron, whose input netx leaves unconnected; feed "
-            f"the next layer with --skip-layers {i + 1} (netx's skip_layers), as Intel's "
-            f"tutorials do")
-
-
 def unsupported(model: NetxModel) -> str | None:
     """Why the emulator cannot run `model` (one line naming the layer), None when it can."""
     for i, layer in enumerate(model.layers):
         where = _where(i, layer)
         if layer.type == "input" and layer.neuron is not None:
-            return _input_neuron(i, where)
+            return input_neuron_problem(i, where)
         if layer.type not in _PLANNERS:
             return _unsupported_type(where, layer.type)
         n = neuron_of(layer)
@@ -341,7 +336,7 @@ class _Planning:
 
 def _plan_input(i: int, layer: Layer, p: _Planning) -> _Stage | None:
     if layer.neuron is not None:
-        raise TnaError(_input_neuron(i, _where(i, layer)))
+        raise TnaError(input_neuron_problem(i, _where(i, layer)))
     p.shape = tuple(int(x) for x in layer.shape)     # netx takes the input shape from here
     return None
 

@@ -38,8 +38,8 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
     inputs: integers in slayer layout (N, C, H, W, T) or (N, F, T); a dense first layer gets the
     sample flattened in (C, H, W) order. skip_layers: as netx.hdf5.Network's; the result is
     comparable with `emulate` on `tna.netx.skip_layers(model, skip_layers)`. Other arguments as
-    `emulate`. Slow (~0.5 s per sample
-    plus ~1 ms per step and layer): meant for tests on tiny nets.
+    `emulate`. Slow (~0.5 s per sample plus ~1 ms per step and layer): meant for tests on tiny
+    nets.
     """
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
