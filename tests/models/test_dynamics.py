@@ -43,6 +43,39 @@ def test_paths_match_slayer(impl, arch, shape, cd, vd, monkeypatch):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * float(b.abs().max()))
 
 
+def test_time_major_training_path_covers_convs_and_dense_but_not_pools():
+    # what test_paths_match_slayer compares in train mode is the time-major path (tna.models.snn)
+    nets = {arch: build_model(make_spec(arch, shape, 10), seed=0) for arch, shape, *_ in CASES}
+    assert [net._time_major_ok() for net in nets.values()] == [True, True, False]
+
+
+@pytest.mark.parametrize("readout", ["voltage", "spike"])
+def test_time_major_path_matches_slayer_with_ternary_weights(readout, monkeypatch):
+    if dynamics.kernel() is None:
+        pytest.skip("no C compiler")
+    from tna.quant import TernaryConfig, ternarize_
+    spec = make_spec("6c3s2-12c3s2-8c3-32-24-out", (2, 16, 16), 10, readout=readout,
+                     dropout=0.2, tau_grad=0.05, scale_grad=5.0, threshold=0.3)
+    g = torch.Generator().manual_seed(2)
+    x = (torch.randint(0, 16, (12, 2, 16, 16, 1), generator=g).float() / 15).expand(
+        -1, -1, -1, -1, 6)                                 # direct input: constant in time
+    y = torch.randint(0, 10, (12,), generator=g)
+    results = []
+    for impl in ("slayer", "fused"):
+        monkeypatch.setenv("TNA_DYNAMICS", impl)
+        model = build_model(spec, seed=5).train()
+        ternarize_(model, TernaryConfig(0.05, "pow2"))
+        torch.manual_seed(9)
+        logits = model(x)
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        results.append((logits.detach(), [p.grad for p in model.parameters() if p.requires_grad]))
+    (ref, ref_grads), (out, grads) = results
+    assert torch.equal(out, ref) and out.abs().sum() > 0
+    for a, b in zip(grads, ref_grads):
+        assert float(b.abs().max()) > 0
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * float(b.abs().max()))
+
+
 def test_fused_spikes_and_voltage_are_slayers_on_large_inputs(monkeypatch):
     if dynamics.kernel() is None:
         pytest.skip("no C compiler")

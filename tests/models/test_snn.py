@@ -65,6 +65,18 @@ def test_weights_are_8bit_slayer_values():
     assert torch.all(effective_weight(pool) * 64 == 16)     # 1/4 * 64
 
 
+def test_weights_that_drift_past_the_8bit_range_are_clamped_to_it():
+    # a 34-epoch fmnist-cpu run drifted one first-layer weight to -4.16 (-266 on Loihi's scale):
+    # slayer's default clamp ([-512, 510]) let it through and the exporter refused the net
+    from tna.quant import effective_weight
+    model = build_model(make_spec("4c3-8-out", (1, 6, 6), 10), seed=0)
+    block = model.synapse_blocks[0]
+    with torch.no_grad():
+        block.synapse.weight.view(-1)[:4] = torch.tensor([-4.16, -7.9, 4.5, 3.96])
+    w = effective_weight(block).detach().view(-1)[:4] * 64
+    assert w.tolist() == [-256, -256, 254, 254]
+
+
 def test_cifarnet_builds_and_runs_one_sample():
     spec = make_spec("cifarnet", (3, 32, 32), 10, input_scale=1 / 15)
     model = build_model(spec, seed=0).eval()

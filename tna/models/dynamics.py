@@ -4,9 +4,10 @@
           use) on a GPU and its PyTorch loop on CPU
   torch   slayer's PyTorch loop (`_LIDynamics`, `Spike`) on any device: a GPU machine without
           nvcc, or whose torch headers the .cu files no longer build against, still trains
-  fused   tna's C kernel (cuba_kernel.c): the same integer and float32 operations, one pass per
-          neuron with OpenMP; CPU only. Forward bit-identical to slayer; gradients equal up to
-          the rounding of exp (tests/models/test_dynamics.py)
+  fused   tna's C kernel (cuba_kernel.c): the same integer and float32 operations, vectorised
+          over neurons, OpenMP over blocks of them; CPU only. Forward bit-identical to slayer;
+          gradients equal up to the rounding of exp (tests/models/test_dynamics.py). In
+          training, tna.models.snn runs it on time-major activations (`fused_time_major`)
 
 `select(device)` picks once per process: CPU -> fused (torch if no C compiler), CUDA -> slayer
 (torch if its JIT build fails), printing one line when it falls back. TNA_DYNAMICS=fused|slayer|
@@ -17,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -52,10 +54,21 @@ def kernel():
     return _lib or None
 
 
+def _cpu_id() -> bytes:
+    """What -march=native compiles for: a cached kernel is reused only on the same CPU kind."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor().encode()
+    return "".join(sorted({ln for ln in info.splitlines()
+                           if ln.startswith(("model name", "flags"))})).encode()
+
+
 def _build():
     src = _SOURCE.read_bytes()
-    flags = ["-O3", "-fPIC", "-shared", "-fopenmp", "-ffp-contract=off", "-fno-fast-math"]
-    tag = hashlib.sha256(src + " ".join(flags).encode()).hexdigest()[:16]
+    flags = ["-O3", "-march=native", "-fPIC", "-shared", "-fopenmp", "-ffp-contract=off",
+             "-fno-fast-math", "-fno-trapping-math"]
+    tag = hashlib.sha256(src + " ".join(flags).encode() + _cpu_id()).hexdigest()[:16]
     so = cache_dir() / f"cuba_kernel-{tag}.so"
     if not so.is_file():
         so.parent.mkdir(parents=True, exist_ok=True)
@@ -66,8 +79,8 @@ def _build():
         os.replace(tmp, so)              # atomic: parallel processes never load half a file
     lib = ctypes.CDLL(str(so))
     f, i64, p = ctypes.c_float, ctypes.c_int64, ctypes.c_void_p
-    lib.cuba_forward.argtypes = [p, p, p, i64, i64, i64, i64, f, f]
-    lib.cuba_backward.argtypes = [p, p, p, p, i64, i64, f, f, f, f, f]
+    lib.cuba_forward.argtypes = [p, p, p, i64, i64, i64, i64, i64, i64, i64, f, f]
+    lib.cuba_backward.argtypes = [p, p, p, p, i64, i64, i64, i64, i64, f, f, f, f, f]
     return lib
 
 
@@ -118,48 +131,61 @@ def _check(neuron, z):
     if neuron.shape is None:
         neuron.shape = z.shape[1:-1]
         neuron.num_neurons = int(torch.tensor(neuron.shape).prod())
+    _check_kind(neuron)
+
+
+def _check_kind(neuron):
     if neuron.graded_spike or neuron.persistent_state or not neuron.shared_param \
             or neuron.norm is not None or neuron.s_scale != 4096:
         raise NotImplementedError("tna's dynamics cover shared-parameter, binary-spike CUBA "
                                   "neurons without norm or persistent state")
 
 
+def _layout(z, time_major: bool) -> tuple[int, int, int, int, int]:
+    """The kernel's (blocks, T, neurons per block, time stride, neuron stride) for tna's
+    time-major (N, T, ...) or slayer's (N, ..., T) (see cuba_kernel.c)."""
+    if time_major:
+        J = z.numel() // (z.shape[0] * z.shape[1])
+        return z.shape[0], z.shape[1], J, J, 1
+    T = z.shape[-1]
+    return 1, T, z.numel() // T, 1, T
+
+
 class _Fused(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z, cd, vd, thr, tau, scale):
+    def forward(ctx, z, cd, vd, thr, tau, scale, time_major=False):
         ctx.set_materialize_grads(False)     # an unused output's gradient stays None
         z = z.contiguous()
-        n, T = z.numel() // z.shape[-1], z.shape[-1]
+        layout = _layout(z, time_major)
         voltage = torch.empty_like(z)
         spikes = torch.empty_like(z)
         # slayer compares in float32: v >= thr (Spike) and integer v >= thr * 4096 (reset)
         thr_f = float(torch.tensor(thr, dtype=torch.float32))
         thr4096_f = float(torch.tensor(thr * 4096, dtype=torch.float32))
-        kernel().cuba_forward(z.data_ptr(), spikes.data_ptr(), voltage.data_ptr(), n, T,
+        kernel().cuba_forward(z.data_ptr(), spikes.data_ptr(), voltage.data_ptr(), *layout,
                               int(cd), int(vd), thr_f, thr4096_f)
         ctx.save_for_backward(voltage, cd, vd)
-        ctx.consts = (thr_f, tau, scale)
+        ctx.consts = (thr_f, tau, scale, layout)
         return spikes, voltage
 
     @staticmethod
     def backward(ctx, g_spikes, g_voltage):
         voltage, cd, vd = ctx.saved_tensors
-        thr_f, tau, scale = ctx.consts
+        thr_f, tau, scale, layout = ctx.consts
         f32 = torch.float32
         # The same float32 scalars slayer's autograd functions compute.
         dc = float(1 - cd.to(f32) / (1 << 12))
         dv = float(1 - vd.to(f32) / (1 << 12))
         tau_t, scale_t = torch.tensor(tau, dtype=f32), torch.tensor(scale, dtype=f32)
         a = float(scale_t / 2 / tau_t)
-        n, T = voltage.numel() // voltage.shape[-1], voltage.shape[-1]
         g_x = torch.empty_like(voltage)
         gs = g_spikes.contiguous() if g_spikes is not None else None
         gv = g_voltage.contiguous() if g_voltage is not None else None
         kernel().cuba_backward(gs.data_ptr() if gs is not None else None,
                                gv.data_ptr() if gv is not None else None,
-                               voltage.data_ptr(), g_x.data_ptr(), n, T, dc, dv, thr_f, a,
+                               voltage.data_ptr(), g_x.data_ptr(), *layout, dc, dv, thr_f, a,
                                float(tau_t))
-        return g_x, None, None, None, None, None
+        return g_x, None, None, None, None, None, None
 
 
 def _torch_voltage(neuron, z, thr, cd, vd):
@@ -199,3 +225,11 @@ def voltage(neuron, z: torch.Tensor, impl: str) -> torch.Tensor:
     _check(neuron, z)
     thr, cd, vd, _, _ = _params(neuron)
     return _torch_voltage(neuron, z, thr, cd, vd)
+
+
+def fused_time_major(neuron, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(spikes, voltage) of the fused kernel on time-major input `z` (N, T, ...features): tna's
+    CPU training layout (tna.models.snn), same arithmetic as `spikes`/`voltage`; no dropout."""
+    _check_kind(neuron)
+    thr, cd, vd, tau, scale = _params(neuron)
+    return _Fused.apply(z, cd, vd, thr, tau, scale, True)

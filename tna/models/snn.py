@@ -14,6 +14,7 @@ Readout (the logits):
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from tna.models.spec import ModelSpec
 from tna.netx import NON_SPIKING_VTH_MANT, W_SCALE
@@ -35,8 +36,12 @@ def _slayer():
 
 
 def quantize_8bit(w: torch.Tensor, descale: bool = False) -> torch.Tensor:
-    """slayer's 8-bit weight hook (step 2/64, range [-256, 254]/64), straight-through gradient."""
-    return _slayer().utils.quantize_hook_fx(w, descale=descale)
+    """slayer's 8-bit weight hook (step 2/64, range [-256, 254]/64), straight-through gradient.
+
+    num_bits=7: slayer's default (8) clamps to [-512, 510]/64, which Loihi's 8-bit weights (even
+    integers in [-256, 254]) cannot hold; a weight that drifted past ±4 in a long run made the
+    net unexportable. With 7 the clamp is exactly the range the exporter accepts."""
+    return _slayer().utils.quantize_hook_fx(w, num_bits=7, descale=descale)
 
 
 class SNN(torch.nn.Module):
@@ -91,6 +96,8 @@ class SNN(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from tna.models import dynamics
         impl = dynamics.select(x.device)    # only the speed depends on it (see dynamics)
+        if impl == "fused" and self.training and self._time_major_ok():
+            return self._forward_time_major(x)
         x = self._prepare(x)
         for i, block in enumerate(self.blocks[:-1]):
             if getattr(block, "neuron", None) is None:
@@ -106,6 +113,57 @@ class SNN(torch.nn.Module):
         if self.spec.readout == "voltage":
             return dynamics.voltage(out.neuron, out.synapse(x), impl).sum(-1)
         return dynamics.spikes(out.neuron, out.synapse(x), impl).sum(-1)
+
+    def _time_major_ok(self) -> bool:
+        """Whether `_forward_time_major` covers this net: convs and dense layers (past the
+        first block) that are slayer's own, without bias or weight norm, dense ones on flat
+        input; no pools."""
+        slayer = _slayer()
+        if len(self.blocks) < 2:
+            return False
+        for layer, block in zip(self.spec.layers[1:], list(self.blocks)[1:]):
+            if layer.kind == "flatten":
+                continue
+            syn = block.synapse
+            if layer.kind not in ("conv", "dense") or syn.bias is not None or \
+                    syn._forward_pre_hooks or (layer.kind == "dense" and len(layer.in_shape) != 1) \
+                    or type(syn) not in (slayer.synapse.Conv, slayer.synapse.Dense):
+                return False
+        return True
+
+    def _forward_time_major(self, x: torch.Tensor) -> torch.Tensor:
+        """The training forward on CPU (fused dynamics): activations kept time-major, (N, T, H,
+        W, C) or (N, T, F), so that each conv is one 2-D conv over N*T channels-last images and
+        each dense layer one matrix product, with no layout copies between layers (1.5x faster
+        than slayer's 3-D convs on 2 cores; bench/train_speed.py).
+
+        Same values as `forward`: the first synapse (graded input) is slayer's own; every later
+        one sums spikes (0, 1, or 1.25 after dropout 0.2) times 8-bit weights (steps of 1/32),
+        which is exact in float32 in any order, so the logits equal slayer's bit for bit and
+        gradients up to float rounding (tests/models/test_dynamics.py). A dropout whose 1/(1-p)
+        is not a short binary fraction makes the sums, too, equal up to rounding. Dropout draws
+        slayer's masks."""
+        from tna.models import dynamics
+        x = self._prepare(x)
+        T = x.shape[-1]
+        first = self.blocks[0]
+        z = first.synapse(x[..., :1] if _constant_in_time(x) else x)
+        z = z.movedim(1, -1).movedim(-2, 1)            # (N, C.., t) -> (N, t, ..C)
+        z = z.expand(z.shape[0], T, *z.shape[2:])       # direct input: computed once
+        a = _neuron_time_major(first.neuron, z)
+        flat_from = None                                # (C, H, W) of a flattened map
+        for block in self.blocks[1:]:
+            if getattr(block, "neuron", None) is None:  # flatten: (N, T, H, W, C) -> (N, T, HWC)
+                flat_from = (a.shape[-1], *a.shape[2:-1])
+                a = a.flatten(2)
+                continue
+            z = _synapse_time_major(block, a, flat_from)
+            flat_from = None
+            if block is self.blocks[-1]:
+                s, v = dynamics.fused_time_major(block.neuron, z)
+                return (v if self.spec.readout == "voltage" else s).sum(1)
+            a = _neuron_time_major(block.neuron, z)
+        raise AssertionError("the last block has a neuron")
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         if self.spec.input_scale != 1.0:
@@ -124,6 +182,35 @@ class SNN(torch.nn.Module):
             if getattr(block, "neuron", None) is not None:
                 rates.append(float((x > 0).float().mean()))
         return rates
+
+
+def _neuron_time_major(neuron, z: torch.Tensor) -> torch.Tensor:
+    """Spikes of `neuron` for time-major input, with slayer's dropout: one mask per sample and
+    neuron, drawn exactly as slayer draws it (same shape, same order of random numbers)."""
+    from tna.models import dynamics
+    s, _ = dynamics.fused_time_major(neuron, z)
+    if neuron.drop is None or not neuron.drop.training:
+        return s
+    feat = z.shape[2:]                                   # (H, W, C) or (F,)
+    ones = s.new_ones(z.shape[0], feat[-1], *feat[:-1], 1)   # slayer's (N, C, H, W, 1)
+    mask = neuron.drop(ones).squeeze(-1).movedim(1, -1)      # -> (N, H, W, C)
+    return s * mask.unsqueeze(1)
+
+
+def _synapse_time_major(block, a: torch.Tensor, flat_from=None) -> torch.Tensor:
+    """The block's conv or dense synapse on time-major spikes `a`; `flat_from` = (C, H, W) when
+    `a` is a flattened (H, W, C) map (the dense weight's columns are in slayer's C, H, W order)."""
+    from tna.quant import effective_weight
+    synapse, w = block.synapse, effective_weight(block)
+    if a.dim() == 3:                                     # dense: (N, T, F) -> (N, T, O)
+        w = w.flatten(1)
+        if flat_from is not None:
+            w = w.unflatten(1, flat_from).permute(0, 2, 3, 1).flatten(1)
+        return F.linear(a, w)
+    n, t = a.shape[:2]                                   # (N*T, C, H, W), channels-last view
+    y = F.conv2d(a.flatten(0, 1).permute(0, 3, 1, 2), w[..., 0], None, synapse.stride[:2],
+                 synapse.padding[:2], synapse.dilation[:2], synapse.groups)
+    return y.permute(0, 2, 3, 1).unflatten(0, (n, t))
 
 
 def _constant_in_time(x: torch.Tensor) -> bool:
