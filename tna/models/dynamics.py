@@ -230,6 +230,9 @@ def voltage(neuron, z: torch.Tensor, impl: str) -> torch.Tensor:
 def fused_time_major(neuron, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(spikes, voltage) of the fused kernel on time-major input `z` (N, T, ...features): tna's
     CPU training layout (tna.models.snn), same arithmetic as `spikes`/`voltage`; no dropout."""
+    if neuron.shape is None:      # slayer's (C, H, W) or (F,): its export_hdf5 writes it
+        neuron.shape = torch.Size([z.shape[-1], *z.shape[2:-1]])
+        neuron.num_neurons = int(torch.tensor(neuron.shape).prod())
     _check_kind(neuron)
     thr, cd, vd, tau, scale = _params(neuron)
     return _Fused.apply(z, cd, vd, thr, tau, scale, True)
