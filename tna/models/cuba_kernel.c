@@ -1,8 +1,8 @@
-/* Fused CUBA neuron dynamics for CPU training: slayer's arithmetic, one pass per neuron.
+/* Fused CUBA neuron dynamics for CPU training: slayer's arithmetic, one pass over T.
  *
  * slayer (lava-dl 0.6.0, neuron/cuba.py) runs a CUBA neuron as two leaky integrators and a spike
  * function, each a loop of whole-tensor torch ops over T. These kernels do the same integer and
- * float32 operations in the same order, per neuron, in one pass (OpenMP over neurons):
+ * float32 operations in the same order, per neuron, in one pass (OpenMP over chunks of neurons):
  *
  *   forward   cur = rstz(cur * (4096 - cd), 12) + (int64)(4096.f * x[t])      current, no reset
  *             c   = (float)cur / 4096.f

@@ -127,14 +127,11 @@ def _params(neuron):
     return thr, cd, vd, neuron.tau_rho * TAU_RHO_MULT, neuron.scale_rho * SCALE_RHO_MULT
 
 
-def _check(neuron, z):
-    if neuron.shape is None:
-        neuron.shape = z.shape[1:-1]
+def _check(neuron, z, time_major=False):
+    if neuron.shape is None:   # slayer's (C, H, W) or (F,), as its forward sets it (export_hdf5)
+        neuron.shape = (torch.Size([z.shape[-1], *z.shape[2:-1]]) if time_major
+                        else z.shape[1:-1])
         neuron.num_neurons = int(torch.tensor(neuron.shape).prod())
-    _check_kind(neuron)
-
-
-def _check_kind(neuron):
     if neuron.graded_spike or neuron.persistent_state or not neuron.shared_param \
             or neuron.norm is not None or neuron.s_scale != 4096:
         raise NotImplementedError("tna's dynamics cover shared-parameter, binary-spike CUBA "
@@ -230,9 +227,6 @@ def voltage(neuron, z: torch.Tensor, impl: str) -> torch.Tensor:
 def fused_time_major(neuron, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(spikes, voltage) of the fused kernel on time-major input `z` (N, T, ...features): tna's
     CPU training layout (tna.models.snn), same arithmetic as `spikes`/`voltage`; no dropout."""
-    if neuron.shape is None:      # slayer's (C, H, W) or (F,): its export_hdf5 writes it
-        neuron.shape = torch.Size([z.shape[-1], *z.shape[2:-1]])
-        neuron.num_neurons = int(torch.tensor(neuron.shape).prod())
-    _check_kind(neuron)
+    _check(neuron, z, time_major=True)
     thr, cd, vd, tau, scale = _params(neuron)
     return _Fused.apply(z, cd, vd, thr, tau, scale, True)

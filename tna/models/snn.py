@@ -135,7 +135,7 @@ class SNN(torch.nn.Module):
         """The training forward on CPU (fused dynamics): activations kept time-major, (N, T, H,
         W, C) or (N, T, F), so that each conv is one 2-D conv over N*T channels-last images and
         each dense layer one matrix product, with no layout copies between layers (with the
-        vectorised kernel, about 2x faster than slayer's layout on 2 cores; README, Training
+        vectorised kernel, 1.5-2x faster than slayer's layout on 2 cores; README, Training
         speed).
 
         Same values as `forward`: the first synapse (graded input) is slayer's own; every later
