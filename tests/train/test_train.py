@@ -106,6 +106,30 @@ def test_resume_reaches_the_same_weights(tmp_path):
     assert strip == strip_b
 
 
+def test_without_validation_best_pt_is_the_last_epoch(tmp_path, monkeypatch):
+    # --val-size 0 trains on the whole train split; train accuracy (under dropout, on moving
+    # weights) does not pick best.pt: the last epoch in the final weight mode does, even when
+    # its train accuracy is the lowest (forced here).
+    from tna.train import loop
+    real = loop._Run.train_epoch
+
+    def worse_each_epoch(self):
+        row = real(self)
+        row["train_acc"] = 100.0 - self.epoch
+        return row
+
+    monkeypatch.setattr(loop._Run, "train_epoch", worse_each_epoch)
+    seen = []
+    best = train(tiny(tmp_path, "r", method="single", weights="ternary", epochs=3,
+                      ternary_after=1, val_size=0, dropout=0.2),
+                 on_epoch=lambda model, row: seen.append(row))
+    assert [("val_acc" in r) for r in seen] == [False] * 3
+    state = ckpt.load(best)
+    assert state["epoch"] == 3
+    result = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert result["best_epoch"] == 3 and result["best_val_acc"] is None
+
+
 def test_existing_run_needs_resume_and_same_settings(tmp_path):
     cfg = tiny(tmp_path, "r", method="single", weights="fp")
     train(cfg)

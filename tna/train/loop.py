@@ -348,12 +348,16 @@ class _Run:
 
     def save(self, row: dict) -> None:
         self.metrics.append(row)
-        # best.pt: best validation accuracy among epochs in the final weight mode
+        # best.pt: best validation accuracy among epochs in the final weight mode. Without a
+        # validation split (--val-size 0) it is the last epoch: train accuracy, measured under
+        # dropout on weights that move during the epoch, cannot pick one.
         final_mode = self.cfg.weights == "fp" or self.compression is not None
-        score = row.get("val_acc", row.get("train_acc", 0.0))
-        is_best = final_mode and score > self.best_val
-        if is_best:
-            self.best_val = score
+        if "val_acc" in row:
+            is_best = final_mode and row["val_acc"] > self.best_val
+            if is_best:
+                self.best_val = row["val_acc"]
+        else:
+            is_best = final_mode
         state = self.state()
         # best.pt first: a run killed between the two writes resumes from the previous
         # checkpoint.pt, redoes this epoch and writes best.pt again. The other order could leave
@@ -493,7 +497,8 @@ def _train(cfg: TrainConfig, on_epoch, world: distributed.World) -> Path:
                         world)
     if not main:
         return best
-    summary = {"best_epoch": int(state["epoch"]), "best_val_acc": state["best_val"],
+    summary = {"best_epoch": int(state["epoch"]),
+               "best_val_acc": state["best_val"] if state["best_val"] >= 0 else None,
                "test_acc": test_acc, "weights": cfg.weights, "method": cfg.method,
                "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics),
                "processes": world.size, "warnings": run.warnings}
