@@ -89,7 +89,7 @@ def cli(ctx, debug):
     weights, and run them on Lava (or Loihi 2) with proven parity.
 
     \b
-    Quickstart (the first command: ~1.5 min on 2 CPU cores, ~81% test accuracy):
+    Quickstart (the first command: ~1.2 min on 2 CPU cores, ~80.5% test accuracy):
       tna train --dataset fashion-mnist --train-limit 6000 --epochs 3 --ternary-after 2 --out runs/fm
       tna export runs/fm --out fm.net
       tna run fm.net --backend lava-sim --dataset fashion-mnist --limit 200
