@@ -30,10 +30,12 @@ def test_tiny_grid_writes_csv_tables_and_plots(tiny):
         assert 30 < r["deployed_acc"] <= 100 and 30 < r["torch_test_acc"] <= 100
         assert 0 < r["weight_kib_needed"] <= r["weight_kib_netx"]   # netx: dense at 2 bits too
         assert r["spikes_per_inference"] > 0 and r["synops_per_inference"] > 0
+        assert 0 <= r["load_mean"] <= r["load_max"] and r["cores"] == os.cpu_count()
     tables = (tiny / "tables.md").read_text()
     assert "## Table 1" in tables and "## Table 2" in tables and "TNA beats a single network" \
         in tables
     assert "| T-SNN |" in tables and "4/4 exact" in tables
+    assert "Machine load while the cells ran" in tables
     for png in ("alpha_sweep.png", "methods.png", "memory.png"):
         assert (tiny / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -123,13 +125,33 @@ def test_kd_with_the_tna_twin_as_teacher(tmp_path):
 def test_every_shipped_bench_config_is_valid():
     from tna.bench.grid import train_config
     from tna.config import from_dict, load_yaml, presets
-    assert {"digits-tiny", "fmnist-cpu", "fmnist-kd-cpu", "fmnist-gpu", "paper"} <= \
-        set(presets("bench"))
+    assert {"digits-tiny", "fmnist-cpu", "fmnist-cpu-full", "fmnist-kd-cpu", "fmnist-gpu",
+            "paper"} <= set(presets("bench"))
     for name in presets("bench"):
         cfg = from_dict(BenchConfig, load_yaml(name, "bench"), where=name)
         for cell in cells(cfg):
             if cell.method not in ("kd", "kd-ce"):     # their teacher file does not exist yet
                 train_config(cell, cfg)                # a valid TrainConfig for every cell
+
+
+def test_the_full_budget_bench_is_the_fmnist_cpu_recipe_unchanged():
+    import dataclasses
+
+    from tna.bench.grid import train_config
+    from tna.config import from_dict, load_yaml
+    from tna.train import TrainConfig
+    recipe = from_dict(TrainConfig, load_yaml("fmnist-cpu"), where="fmnist-cpu")
+    cfg = from_dict(BenchConfig, load_yaml("fmnist-cpu-full", "bench"), where="full")
+    names = {c.name for c in cells(cfg)}
+    assert names == {f"{m}-{w}{'-a0.0001' if m == 'tna' else ''}-s{s}" for m in ("tna", "single")
+                     for w in ("fp", "ternary") for s in (0, 1, 2)}
+    per_cell = ("method", "weights", "seed", "out", "progress")
+    for cell in cells(cfg):
+        t = train_config(cell, cfg)
+        assert (t.method, t.weights, t.seed) == (cell.method, cell.weights, cell.seed)
+        assert {k: v for k, v in dataclasses.asdict(t).items() if k not in per_cell} == \
+            {k: v for k, v in dataclasses.asdict(recipe).items() if k not in per_cell}
+    assert cfg.deploy_limit is None and recipe.val_size == 0 and recipe.epochs == 34
 
 
 def test_a_training_config_no_cell_can_use_fails_before_any_cell(tmp_path):

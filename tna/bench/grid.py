@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import platform
 import shutil
 import time
@@ -99,16 +100,47 @@ def _write_twin(tna_best: Path, out: Path) -> None:
     ckpt.save({**state, "model": state["twin"], "twin": None, "compression": None}, out)
 
 
+class LoadMonitor:
+    """The machine's 1-minute load average, sampled every `seconds` while a cell runs: cell
+    minutes are comparable only between cells that ran under the same load."""
+
+    def __init__(self, seconds: float = 30.0):
+        import threading
+        self.samples: list = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(seconds,), daemon=True)
+
+    def _sample(self, seconds: float) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(seconds):
+                return
+
+    def __enter__(self) -> "LoadMonitor":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        s = self.samples or [0.0]
+        return {"load_mean": round(sum(s) / len(s), 2), "load_max": round(max(s), 2),
+                "cores": os.cpu_count()}
+
+
 def run_cell(cell: Cell, cfg: BenchConfig, threads: int = 0) -> dict:
     """Train, export and deploy one cell; returns (and writes to cell.json) its record."""
     folder = Path(cfg.out) / cell.name
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "log.txt", "a") as log, contextlib.redirect_stderr(log), \
-            contextlib.redirect_stdout(log):
-        return _run_cell(cell, cfg, folder, threads)
+            contextlib.redirect_stdout(log), LoadMonitor() as load:
+        return _run_cell(cell, cfg, folder, threads, load)
 
 
-def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int) -> dict:
+def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
+              load: LoadMonitor) -> dict:
     import torch
 
     from tna.deploy import RunConfig, run
@@ -154,6 +186,7 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int) -> dict:
         "train_minutes": round(sum(m["train_seconds"] for m in metrics) / 60, 2),
         "cell_minutes": round((time.time() - t0) / 60, 2),
         "hardware": hardware(tcfg.device),
+        **load.summary(),       # this session's part of the cell (a resumed cell: since resume)
         "spikes_per_inference": round(cost["spikes"], 1),
         "synops_per_inference": round(cost["synops"], 1),
         "weight_kib_netx": round(cost["mem_bits"] / 8 / 1024, 2),

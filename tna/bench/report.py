@@ -14,6 +14,7 @@ from tna.bench.stats import mean_std, paired
 COLUMNS = ["cell", "method", "weights", "alpha", "seed", "teacher", "dataset", "arch", "epochs",
            "ternary_after", "torch_test_acc", "best_val_acc", "deployed_acc", "reference_acc",
            "deployed_samples", "parity", "train_minutes", "cell_minutes", "hardware",
+           "load_mean", "load_max", "cores",
            "spikes_per_inference", "synops_per_inference", "weight_kib_netx",
            "weight_kib_needed", "warnings"]
 
@@ -135,6 +136,13 @@ def tables(records, dataset: str, out_dir: Path | None = None) -> str:
              "(seeds). *PyTorch*: the trained base in PyTorch; *deployed*: the exported netx file "
              "on tna's emulator, checked spike for spike against the slayer reference. "
              "Differences are paired by seed, with their 95% CI (Student's t).", ""]
+    loads = [r["load_mean"] for r in records if r.get("load_mean") is not None]
+    if loads:
+        lines += [f"Machine load while the cells ran (1-minute load average, mean over each "
+                  f"cell, {records[0].get('cores') or '?'} cores): {min(loads):.1f} to "
+                  f"{max(loads):.1f}; a cell alone on the machine shows about its own thread "
+                  f"count, so minutes of cells above that were measured under load "
+                  f"(`results.csv`: load_mean, load_max). Accuracy does not depend on load.", ""]
     if a0 is not None:
         lines += [f"TNA cells use α = {a0:g} in the tables below.", ""]
     lines += ["## Table 1: single network vs TNA", "",
