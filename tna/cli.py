@@ -154,9 +154,14 @@ from tna.export.config import ExportConfig  # noqa: E402
               help="netx HDF5, or a NIR graph (nir.write) [default: nir when --out ends in "
                    ".nir, else netx]")
 @click.option("--dt", type=float, default=None,
-              help="NIR only: seconds per time step for NIR's time constants [default: 0.001]")
+              help="NIR only: seconds per time step for NIR's time constants (snnTorch's "
+                   "importer needs 1e-4) [default: 0.0001]")
+@click.option("--nir-form", type=click.Choice(["portable", "native"]), default=None,
+              help="NIR only: portable writes the voltage readout as a CubaLIF that never "
+                   "spikes and grouped convs and pools as plain Conv2d, which snnTorch 1.0 and "
+                   "Norse 1.1 import; native uses NIR's CubaLI and SumPool2d [default: portable]")
 @config_options(ExportConfig)
-def export(checkpoint, config_file, fmt, dt, **flags):
+def export(checkpoint, config_file, fmt, dt, nir_form, **flags):
     """Export a run's base network (best.pt) as a Lava netx HDF5 file, or as a NIR graph.
     """
     from tna.export import export as run_export
@@ -166,10 +171,12 @@ def export(checkpoint, config_file, fmt, dt, **flags):
         if cfg.out == ExportConfig.out:          # the default name, model.net
             cfg = dataclasses.replace(cfg, out="model.nir")
         from tna.nir import DEFAULT_DT, export_nir
-        click.echo(str(export_nir(checkpoint, cfg, DEFAULT_DT if dt is None else dt)))
+        click.echo(str(export_nir(checkpoint, cfg, DEFAULT_DT if dt is None else dt,
+                                  nir_form or "portable")))
         return
-    if dt is not None:
-        raise TnaError("--dt sets NIR time constants: use it with --format nir")
+    if dt is not None or nir_form is not None:
+        raise TnaError(f"--{'dt' if dt is not None else 'nir-form'} is for NIR graphs: use it "
+                       f"with --format nir or an --out ending in .nir")
     click.echo(str(run_export(checkpoint, cfg)))
 
 

@@ -6,6 +6,18 @@ with `delay_shift=False`, and fed the same integer inputs Lava gets. Its outputs
 "aligned" timeline: step t of the output is what the net computes from input steps 0..t with no
 pipeline delay. Lava adds one step of delay per layer; the backends undo that before comparing.
 
+Each layer runs slayer's own synapse and slayer's leaky-integrator dynamics (current, then
+voltage), with two things slayer's CUBA neuron does not do by itself:
+
+* the threshold is compared exactly. slayer spikes where v >= threshold + 0.01/4096, and
+  compares its integer state with that float in float32: from vThMant 4096 on (v's 2^18 and
+  up) the 0.01 is rounded away and slayer spikes at v == vThMant << 6, where Lava does not
+  (Lava: v > vThMant << 6). Here the threshold handed to the dynamics is (vThMant * 64 + 0.5)
+  state units, exact in float32 for every 17-bit mantissa, and spikes are read in integers.
+* netx's `bias` is added to the voltage input every step (slayer's "bias can be enabled by
+  adding it here"), bias / 64 in slayer units, as Lava adds bias << 6 to v; the bias is
+  wrapped to int16 first, as Lava stores it.
+
 Voltages are returned in Lava's integer units (slayer float * 4096).
 """
 from __future__ import annotations
@@ -62,15 +74,19 @@ _BUILDERS = {"conv": _conv, "dense": _dense, "flatten": _flatten}
 
 def unsupported(model: NetxModel) -> str | None:
     """Why the slayer reference cannot represent `model` (None when it can): slayer's CUBA
-    blocks have no bias, no axonal delay in netx's sense, no other neuron types."""
+    blocks have no axonal delay in netx's sense and no other neuron types."""
     for i, layer in enumerate(model.layers):
         if layer.type == "input" and layer.neuron is None:
             continue
         if layer.type not in _BUILDERS:
             return f"layer/{i}: the reference cannot run '{layer.type}' layers"
-        if layer.bias is not None or layer.delay is not None:
-            return (f"layer/{i}: bias and axonal delays are not supported by the slayer "
-                    f"reference; compare emulator and lava-sim instead")
+        if layer.delay is not None:
+            return (f"layer/{i}: axonal delays are not supported by the slayer reference; "
+                    f"compare emulator and lava-sim instead")
+        if layer.bias is not None and np.asarray(layer.bias).size not in (
+                1, layer.shape[0] if layer.type == "conv" else int(np.prod(layer.shape))):
+            return (f"layer/{i}: bias of {np.asarray(layer.bias).size} values fits neither "
+                    f"the layer's neurons nor its channels")
         n = neuron_of(layer)
         if n is not None and n.type not in CUBA_TYPES:
             return f"layer/{i}: the reference runs CUBA neurons only, not '{n.type}'"
@@ -88,9 +104,12 @@ class ReferenceNet(torch.nn.Module):
         why = unsupported(model)
         if why is not None:
             raise TnaError(why)
-        blocks = [_BUILDERS[layer.type](slayer, layer) for layer in model.layers
-                  if layer.type != "input"]     # input: shape only, data goes to the next layer
-        self.blocks = torch.nn.ModuleList(blocks)
+        layers = [layer for layer in model.layers if layer.type != "input"]   # input: shape
+        self.blocks = torch.nn.ModuleList(_BUILDERS[layer.type](slayer, layer)
+                                          for layer in layers)
+        self.vth = [None if neuron_of(layer) is None else int(neuron_of(layer).vth_mant) << 6
+                    for layer in layers]                  # Lava's threshold, state units
+        self.bias = [_bias(layer) for layer in layers]
         self.readout = readout
         self.eval()
 
@@ -102,21 +121,47 @@ class ReferenceNet(torch.nn.Module):
 
     def _forward(self, x: torch.Tensor) -> ReferenceOutput:
         counts = []
-        for block in self.blocks[:-1]:
-            x = block(x)
-            if getattr(block, "neuron", None) is not None:
-                counts.append(x.flatten(1).double().sum(1))
-        last = self.blocks[-1]
-        z = last.synapse(x)
-        _, voltage = last.neuron.dynamics(z)
-        spikes = last.neuron.spike(voltage)
-        counts.append(spikes.flatten(1).double().sum(1))
+        for block, vth, bias in zip(self.blocks, self.vth, self.bias):
+            if vth is None:               # flatten
+                x = block(x)
+                continue
+            spikes, voltage = _cuba(block, block.synapse(x), vth, bias)
+            counts.append(spikes.flatten(1).double().sum(1))
+            x = spikes
         # Lava's v is read after the step, when a neuron that spiked has been reset to 0;
         # slayer returns v before the reset.
-        v_int = torch.round(voltage * STATE_SCALE).masked_fill(spikes != 0, 0.0)
+        v_int = torch.round(voltage.double() * STATE_SCALE).masked_fill(spikes != 0, 0.0)
         logits = v_int.sum(-1) if self.readout == "voltage" else spikes.sum(-1)
         return ReferenceOutput(spikes=spikes, voltage=v_int, layer_counts=counts,
                                logits=logits)
+
+
+def _bias(layer) -> torch.Tensor | None:
+    """netx bias in slayer's voltage units (Lava: int16 mantissa << 6), shaped to broadcast
+    over (N, *shape, T); None without one."""
+    if layer.bias is None:
+        return None
+    b = np.asarray(layer.bias).astype(int).astype(np.int16).astype(np.float64) / W_SCALE
+    shape = ((-1, 1, 1) if layer.type == "conv" else (-1,)) if b.size > 1 else ()
+    return torch.tensor(b.reshape(shape + (1,)) if shape else b.reshape(()), dtype=torch.float32)
+
+
+def _cuba(block, z: torch.Tensor, vth: int, bias) -> tuple:
+    """slayer's CUBA dynamics of `block` on synaptic input z, with Lava's exact threshold
+    comparison and bias (see the module docstring): (spikes 0/1, voltage before reset)."""
+    from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as li
+    from lava.lib.dl.slayer.utils import quantize
+    n = block.neuron
+    zero = torch.zeros(1)
+    current = li.dynamics(z, quantize(n.current_decay), zero, n.s_scale)
+    if bias is not None:
+        current = current + bias
+    # threshold (vth + 0.5) / s_scale: li.dynamics multiplies it by s_scale (exactly) and
+    # spikes where the integer state >= vth + 0.5, i.e. > vth, the comparison Lava makes.
+    voltage = li.dynamics(current, quantize(n.voltage_decay), zero, n.s_scale,
+                          (vth + 0.5) / n.s_scale)
+    spikes = (torch.round(voltage.double() * n.s_scale) > vth).to(voltage.dtype)
+    return spikes, voltage
 
 
 def run_reference(model: NetxModel, inputs, readout: str | None = None,

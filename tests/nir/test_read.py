@@ -91,6 +91,76 @@ def test_pools_and_other_neurons(build):
     assert np.all(fc.weight == 8) and fc.neuron.vth_mant == 64 and conv.exact
 
 
+def _chain(*nodes, metadata=None):
+    """nir.NIRGraph.from_list without NIR's type check (a batch axis of 1 fails it)."""
+    nodes = (*nodes, nir.Output(output_type={"output": np.array([1])}))
+    names = [f"n{i}" for i in range(len(nodes))]
+    return nir.NIRGraph(nodes=dict(zip(names, nodes)), edges=list(zip(names, names[1:])),
+                        type_check=False, metadata=metadata or {})
+
+
+def _lif(shape, beta=0.875, threshold=1.0):
+    """snnTorch's Leaky as its exporter writes it (dt 1e-4): v = beta v + x."""
+    tau = np.full(shape, 1e-4 / (1 - beta))
+    return nir.LIF(tau=tau, r=tau / 1e-4, v_leak=np.zeros(shape),
+                   v_threshold=np.full(shape, threshold), v_reset=np.zeros(shape))
+
+
+def test_biases_become_netx_bias_exactly(build):
+    """An Affine / Conv2d bias into a LIF (the current lasts one step) and v_leak are the
+    voltage netx's bias adds every step."""
+    graph = _chain(
+        nir.Input(input_type={"input": np.array([1, 2, 4, 4])}),     # Norse: batch axis of 1
+        nir.Conv2d(input_shape=(4, 4), weight=np.full((3, 2, 3, 3), 0.25), stride=1, padding=1,
+                   dilation=1, groups=1, bias=np.array([0.5, -1.0, 0.0])),
+        _lif((3, 4, 4)),
+        nir.Flatten(input_type={"input": np.array([3, 4, 4])}, start_dim=0),
+        nir.Affine(weight=np.full((2, 48), 0.125), bias=np.array([1.0, -2.0])),
+        nir.CubaLI(**{**build.snn_params((2,), 0.0, 0.5, None), "v_leak": np.full(2, 0.75)}))
+    model, conv = to_netx(graph, ImportConfig(dt=1e-4, timesteps=4))
+    assert conv.exact and model.meta.input_shape == [2, 4, 4]
+    c, out = model.layers[1], model.layers[3]
+    assert np.array_equal(c.weight, np.full((3, 2, 3, 3), 16)) and c.neuron.vth_mant == 64
+    assert np.array_equal(c.bias, [32, -64, 0]) and c.neuron.v_decay == 512
+    # readout: the current lasts one step (alpha 0) with gain 1, r a_mem = 1; v_leak adds
+    # a_mem * 0.75 = 0.375 per step: bias (1 + 0.375, -2 + 0.375) * 64
+    assert np.array_equal(out.weight, np.full((2, 48), 8))
+    assert np.array_equal(out.bias, [88, -104])
+
+
+def test_a_pool_after_a_conv_folds_into_one_conv():
+    """Conv2d -> AvgPool2d -> neuron (snnTorch's conv block) is one netx conv of the same
+    meaning: the folded conv equals conv then pool to float rounding."""
+    import torch
+    import torch.nn.functional as F
+
+    from tna.nir.read import fold_pool, parse_synapse
+    rng = np.random.default_rng(5)
+    w, b = rng.normal(0, 0.5, (4, 2, 3, 3)), rng.normal(0, 0.2, 4)
+    x = torch.tensor(rng.normal(size=(3, 2, 11, 9)))
+    for stride, pool_k, kind in (((1, 1), (2, 2), "AvgPool2d"), ((2, 1), (3, 2), "SumPool2d")):
+        conv = nir.Conv2d(input_shape=(11, 9), weight=w, stride=stride, padding=(1, 0),
+                          dilation=(1, 2), groups=1, bias=b)
+        pool = getattr(nir, kind)(kernel_size=np.array(pool_k), stride=np.array(pool_k),
+                                  padding=np.array([0, 0]))
+        syn = parse_synapse(conv, (2, 11, 9), "conv")
+        folded = fold_pool(syn, parse_synapse(pool, syn.out_shape, "pool"), "pool")
+        want = F.avg_pool2d(F.conv2d(x, torch.tensor(w), torch.tensor(b), stride=stride,
+                                     padding=(1, 0), dilation=(1, 2)), pool_k)
+        if kind == "SumPool2d":
+            want = want * pool_k[0] * pool_k[1]
+        got = F.conv2d(x, torch.tensor(folded.weight), torch.tensor(folded.bias),
+                       stride=folded.conv["stride"], padding=folded.conv["padding"])
+        assert got.shape[1:] == folded.out_shape == tuple(want.shape[1:])
+        assert torch.allclose(got, want, atol=1e-12)
+        graph = nir.NIRGraph.from_list(nir.Input(input_type={"input": np.array([2, 11, 9])}),
+                                       conv, pool, _lif(folded.out_shape))
+        model, quant = to_netx(graph, ImportConfig(dt=1e-4, timesteps=3))
+        assert [l.type for l in model.layers] == ["input", "conv"]
+        assert tuple(model.layers[1].shape) == folded.out_shape
+        assert quant.layers[0].nodes[:2] == list(graph.nodes)[1:3]
+
+
 def test_flatten_after_the_input_flattens_the_input(build):
     graph = nir.NIRGraph.from_list(
         nir.Input(input_type={"input": np.array([1, 2, 3])}),
@@ -119,7 +189,7 @@ def _graph(build, **change):
     (lambda b: _graph(b, fc=nir.Delay(delay=np.ones(4))), "node 'fc' is a Delay"),
     (lambda b: _graph(b, lif=nir.Threshold(threshold=np.ones(3))), "node 'lif' is a Threshold"),
     (lambda b: _graph(b, fc=nir.Affine(weight=np.ones((3, 4)), bias=np.ones(3))),
-     "non-zero bias"),
+     "builds up in the current"),
     (lambda b: _graph(b, lif=nir.CubaLIF(**{**b.snn_params((3,), 0.5, 0.5, 1.0),
                                             "tau_syn": np.array([1e-4, 2e-4, 3e-4])})),
      "per-neuron tau_syn values differ"),
@@ -127,7 +197,14 @@ def _graph(build, **change):
                                             "tau_mem": np.full(3, 1e-5)})),
      "shorter than the step dt"),
     (lambda b: _graph(b, lif=nir.CubaLIF(**{**b.snn_params((3,), 0.5, 0.5, 1.0),
-                                            "v_leak": np.ones(3)})), "v_leak"),
+                                            "v_reset": np.ones(3)})), "v_reset must be 0"),
+    (lambda b: _chain(nir.Input(input_type={"input": np.array([1, 4, 4])}),
+                      nir.Conv2d(input_shape=(4, 4), weight=np.ones((1, 1, 2, 2)), stride=1,
+                                 padding=0, dilation=1, groups=1, bias=np.zeros(1)),
+                      nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([1, 1]),
+                                    padding=np.array([1, 1])),
+                      _lif((1, 4, 4)), metadata={"dt": b.dt, "timesteps": 5}),
+     "a pool with padding after a conv"),
     (lambda b: _graph(b, lif=nir.CubaLIF(**b.snn_params((5,), 0.5, 0.5, 1.0))),
      "but the synapse before it gives (3,)"),
     (lambda b: _graph(b, fc=None), "tna needs a synapse"),

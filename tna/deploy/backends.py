@@ -70,8 +70,12 @@ def emulator_backend(job: Job) -> BackendOutput:
 
     from tna.sim.emulator import emulate
     t0 = time.time()
+    # Each layer starts from zero state where the sample's data reaches it, as on Lava (one
+    # window per sample, reset_offset 1): without the reset a bias would act on layer k for k
+    # steps before its data arrives.
+    reset = dict(reset_interval=_lava_window(job), reset_offset=1)
     res = emulate(job.model, job.inputs, input_message_bits=job.input_message_bits,
-                  record=("spikes",), record_layers=(), loader=job.loader)
+                  record=("spikes",), record_layers=(), loader=job.loader, **reset)
     spikes = res.out_spikes.to(torch.int64).flatten(1, -2).numpy()
     voltage = None
     if res.out_voltage is not None:
@@ -80,7 +84,7 @@ def emulator_backend(job: Job) -> BackendOutput:
     # Per-layer counts on a subset, each layer over its own aligned window of T steps.
     k = min(job.layer_samples, len(job.inputs))
     sub = emulate(job.model, job.inputs[:k], input_message_bits=job.input_message_bits,
-                  record=("spikes",), record_layers="all", loader=job.loader)
+                  record=("spikes",), record_layers="all", loader=job.loader, **reset)
     T = job.inputs.shape[-1]
     counts = []
     for rank, idx in enumerate(sorted(sub.spikes), start=1):
@@ -89,6 +93,16 @@ def emulator_backend(job: Job) -> BackendOutput:
     return BackendOutput("emulator", spikes=spikes, voltage=voltage,
                          logits=_logits(spikes, voltage, job.readout), seconds=seconds,
                          layer_counts=counts)
+
+
+def _lava_window(job: Job) -> int:
+    """Lava steps per sample in tna's Lava runner: T, then one drain step per layer and per
+    step of axonal delay (tna.deploy.lava_backend)."""
+    from tna.netx import BLOCK_TYPES, MAX_DELAY
+    layers = [layer for layer in job.model.layers if layer.type in BLOCK_TYPES]
+    delay = sum(min(int(np.max(layer.delay)), MAX_DELAY) for layer in layers
+                if layer.delay is not None and np.size(layer.delay) and layer.type != "conv")
+    return job.inputs.shape[-1] + len(layers) + max(delay, 0)
 
 
 def lava_backend(job: Job, backend: str) -> BackendOutput:

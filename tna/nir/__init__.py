@@ -23,7 +23,7 @@ floats into Loihi integers is in `tna.nir.read`.
 
 `import tna.nir` stays light: the `nir` package, h5py and torch load only inside the functions.
 """
-from tna.nir.config import DEFAULT_DT, ImportConfig
+from tna.nir.config import DEFAULT_DT, FORMS, ImportConfig
 
 
 def is_nir_file(path) -> bool:
@@ -41,10 +41,11 @@ def is_nir_file(path) -> bool:
         return p.suffix == ".nir"
 
 
-def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT):
-    """Write a checkpoint's base net (or a .net file) as a NIR graph at `cfg.out`; its path."""
+def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT, form: str = "portable"):
+    """Write a checkpoint's base net (or a .net file) as a NIR graph at `cfg.out`; its path.
+    `form`: 'portable' (loads in snnTorch 1.0 and Norse 1.1) or 'native' (see FORMS)."""
     from tna.nir.write import export_nir as _export
-    return _export(checkpoint, cfg, dt)
+    return _export(checkpoint, cfg, dt, form)
 
 
 def import_nir(path, cfg: ImportConfig = ImportConfig()):
@@ -59,4 +60,4 @@ def run_nir(path, cfg, dt: float | None = None):
     return _run(path, cfg, dt)
 
 
-__all__ = ["DEFAULT_DT", "ImportConfig", "is_nir_file", "export_nir", "import_nir", "run_nir"]
+__all__ = ["DEFAULT_DT", "FORMS", "ImportConfig", "is_nir_file", "export_nir", "import_nir", "run_nir"]

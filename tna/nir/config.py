@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 from tna.errors import TnaError
 
-DEFAULT_DT = 1e-3          # s per time step written by `tna export --format nir`; only dt/tau matters
+DEFAULT_DT = 1e-4          # s per time step written by `tna export --format nir`: snnTorch's
+                           # importer fixes dt at 1e-4 s; for tna and Norse only dt/tau matters
+FORMS = ("portable", "native")   # how `tna export --format nir` writes a readout and pools:
+                                 # portable: nodes snnTorch 1.0 and Norse 1.1 import (a CubaLIF
+                                 # that never spikes; a pool as a Conv2d); native: CubaLI and
+                                 # SumPool2d. Grouped convs are written with groups 1 in both.
 FORMAT_VERSION = 1         # of the graph metadata tna writes; bump on incompatible change
 
 

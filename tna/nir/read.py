@@ -182,6 +182,7 @@ class _Synapse:
     weight: np.ndarray            # float64; dense (out, in), conv (out, in/groups, kh, kw)
     out_shape: tuple
     conv: dict = field(default_factory=dict)   # netx conv fields
+    bias: np.ndarray | None = None   # float64 per output row (dense) or channel (conv)
 
 
 def _array(node, name, where) -> np.ndarray:
@@ -191,11 +192,14 @@ def _array(node, name, where) -> np.ndarray:
     return a
 
 
-def _no_bias(node, where) -> None:
-    bias = getattr(node, "bias", None)
-    if bias is not None and np.any(_array(node, "bias", where) != 0):
-        raise TnaError(f"{where}: a non-zero bias, which netx CUBA layers cannot hold; "
-                       f"train without bias or fold it away")
+def _bias(node, n_out: int, where) -> np.ndarray | None:
+    """The synapse's bias per output (row or channel), None when absent or all zero."""
+    if getattr(node, "bias", None) is None:
+        return None
+    b = _array(node, "bias", where).reshape(-1)
+    if b.size not in (1, n_out):
+        raise TnaError(f"{where}: bias has {b.size} values for {n_out} outputs")
+    return np.broadcast_to(b, (n_out,)).copy() if np.any(b != 0) else None
 
 
 def _pair(x, where, name) -> tuple:
@@ -214,8 +218,7 @@ def _dense(node, shape, where) -> _Synapse:
         hint = "; put a Flatten before it" if len(shape) > 1 else ""
         raise TnaError(f"{where}: weight takes {w.shape[1]} inputs but gets shape "
                        f"{tuple(shape)}{hint}")
-    _no_bias(node, where)
-    return _Synapse("dense", w, (w.shape[0],))
+    return _Synapse("dense", w, (w.shape[0],), bias=_bias(node, w.shape[0], where))
 
 
 def _padding(node, kernel, dilation, stride, where) -> tuple:
@@ -251,11 +254,11 @@ def _conv(node, shape, where) -> _Synapse:
                        f"{shape[0]} input channels")
     stride, dilation = _pair(node.stride, where, "stride"), _pair(node.dilation, where, "dilation")
     padding = _padding(node, w.shape[2:], dilation, stride, where)
-    _no_bias(node, where)
     out = _conv_shape(shape, w.shape, stride, padding, dilation, where)
     return _Synapse("conv", w, out, dict(in_channels=int(shape[0]), out_channels=w.shape[0],
                                          kernel_size=tuple(w.shape[2:]), stride=stride,
-                                         padding=padding, dilation=dilation, groups=groups))
+                                         padding=padding, dilation=dilation, groups=groups),
+                    bias=_bias(node, w.shape[0], where))
 
 
 def _pool(node, shape, where) -> _Synapse:
@@ -275,6 +278,58 @@ def _pool(node, shape, where) -> _Synapse:
 
 _SYNAPSES = {"Affine": _dense, "Linear": _dense, "Conv2d": _conv, "SumPool2d": _pool,
              "AvgPool2d": _pool}
+POOLS = ("SumPool2d", "AvgPool2d")
+
+
+def parse_synapse(node, shape: tuple, where: str) -> _Synapse:
+    """A synapse node (one of SYNAPSES) read for an input of `shape`."""
+    return _SYNAPSES[type(node).__name__](node, shape, where)
+
+
+def fold_pool(conv: _Synapse, pool: _Synapse, where) -> _Synapse:
+    """A conv followed by a pool (no neuron between) as one conv with the same meaning.
+
+    Output o of the pool sums conv outputs o*sB + j (j < kB) times the pool weight q, each
+    the conv's taps at (o*sB + j)*sA - pA + m*dA: one conv of stride sA*sB, padding pA and a
+    kernel of size (kB - 1)*sA + (kA - 1)*dA + 1 holding q*W at offsets j*sA + m*dA. Exact
+    when the pool does not pad (its padding would add zeros the conv never computed); the
+    output size is the pool's (floor division nests). A bias b becomes q*kB^2*b.
+    """
+    c, p = conv.conv, pool.conv
+    if p["padding"] != (0, 0):
+        raise TnaError(f"{where}: a pool with padding after a conv cannot be folded into "
+                       f"one netx conv exactly; use padding 0")
+    w = conv.weight
+    q = float(pool.weight.reshape(-1)[0])
+    kb, sa, da = p["kernel_size"], c["stride"], c["dilation"]
+    size = tuple((kb[a] - 1) * sa[a] + (w.shape[2 + a] - 1) * da[a] + 1 for a in (0, 1))
+    folded = np.zeros(w.shape[:2] + size)
+    for j0 in range(kb[0]):
+        for j1 in range(kb[1]):
+            for m0 in range(w.shape[2]):
+                for m1 in range(w.shape[3]):
+                    folded[:, :, j0 * sa[0] + m0 * da[0], j1 * sa[1] + m1 * da[1]] += \
+                        q * w[:, :, m0, m1]
+    fields = dict(c, kernel_size=size, dilation=(1, 1),
+                  stride=(sa[0] * p["stride"][0], sa[1] * p["stride"][1]))
+    bias = None if conv.bias is None else conv.bias * q * kb[0] * kb[1]
+    return _Synapse("conv", folded, pool.out_shape, fields, bias=bias)
+
+
+def regroup(syn: _Synapse, groups: int, where) -> _Synapse:
+    """A conv that `tna export` wrote with groups 1 for snnTorch and Norse (zeros between the
+    groups, tna.nir.write.ungroup) as the grouped conv it came from."""
+    w, out, cin = syn.weight, syn.weight.shape[0], syn.weight.shape[1]
+    if groups < 1 or out % groups or cin % groups:
+        raise TnaError(f"{where}: conv_groups {groups} does not divide its channels")
+    per, gin = out // groups, cin // groups
+    blocks = [w[g * per:(g + 1) * per, g * gin:(g + 1) * gin] for g in range(groups)]
+    outside = np.abs(w).sum() - sum(np.abs(b).sum() for b in blocks)
+    if outside != 0:
+        raise TnaError(f"{where}: weights outside the conv_groups {groups} blocks; the "
+                       f"graph's metadata does not match its conv")
+    return _Synapse("conv", np.concatenate(blocks), syn.out_shape,
+                    dict(syn.conv, groups=groups), bias=syn.bias)
 
 
 # --------------------------------------------------------------------------- quantisation
@@ -307,19 +362,26 @@ def _on_grid(x: np.ndarray) -> bool:
     return bool(np.all(np.abs(x - np.round(x)) <= EXACT_RTOL * np.maximum(1.0, np.abs(x))))
 
 
-def _quantise(w_eff: np.ndarray, theta: np.ndarray | None, where: str):
-    """(w_int, vth_mant, exact, weight error, clipped, voltage scale per output)."""
+BIAS_MAX = 2**15 - 1       # Lava holds bias_mant as int16
+
+
+def _quantise(w_eff: np.ndarray, theta: np.ndarray | None, bias: np.ndarray | None,
+              where: str):
+    """(w_int, bias_int or None, vth_mant, exact, weight error, clipped, voltage scale per
+    output). `bias`: voltage added per step, per output, in the units of w_eff."""
     rows = w_eff.reshape(len(w_eff), -1)
     w64 = rows * netx.W_SCALE
     t64 = None if theta is None else theta * netx.W_SCALE
+    b64 = None if bias is None else bias * netx.W_SCALE
     exact = (_on_grid(w64) and np.all(np.round(w64) >= netx.WEIGHT_MIN)
              and np.all(np.round(w64) <= netx.WEIGHT_MAX)
+             and (b64 is None or (_on_grid(b64) and np.all(np.abs(b64) <= BIAS_MAX)))
              and (t64 is None or (np.all(t64 == t64[0]) and _on_grid(t64)
                                   and 0 <= round(t64[0]) <= netx.VTH_MANT_MAX)))
     if exact:
         vth = netx.NON_SPIKING_VTH_MANT if t64 is None else int(round(t64[0]))
-        return (np.round(w64).reshape(w_eff.shape), vth, True, 0.0, 0,
-                np.full(len(rows), float(netx.STATE_SCALE)))
+        return (np.round(w64).reshape(w_eff.shape), None if b64 is None else np.round(b64),
+                vth, True, 0.0, 0, np.full(len(rows), float(netx.STATE_SCALE)))
     if theta is not None and np.any(theta <= 0):
         raise TnaError(f"{where}: v_threshold must be > 0 to be quantised, found "
                        f"{theta.min():g}")
@@ -337,14 +399,34 @@ def _quantise(w_eff: np.ndarray, theta: np.ndarray | None, where: str):
     w_int = np.clip(2 * np.round(target / 2), netx.WEIGHT_MIN, netx.WEIGHT_MAX)
     clipped = int(np.sum(np.abs(target) > EVEN_WEIGHT_MAX + 1))
     error = float(np.abs(w_int - target).max() / k / (m if theta is None else 1.0))
+    b_int = None
+    if bias is not None:      # the same scale as the weights; integers, not the even grid
+        b_target = k * bias / scale
+        b_int = np.clip(np.round(b_target), -BIAS_MAX - 1, BIAS_MAX)
+        clipped += int(np.sum(np.abs(b_target) > BIAS_MAX + 1))
+        error = max(error, float(np.abs(b_int - b_target).max() / k /
+                                 (m if theta is None else 1.0)))
     v_scale = netx.W_SCALE * k / scale
-    return w_int.reshape(w_eff.shape), vth, False, error, clipped, v_scale
+    return w_int.reshape(w_eff.shape), b_int, vth, False, error, clipped, v_scale
+
+
+def _voltage_bias(syn: _Synapse, d: Discrete, gain: np.ndarray, where) -> np.ndarray | None:
+    """The voltage a layer adds every step, per output: v_leak's a_mem * v_leak, plus the
+    synapse bias times its gain when the current lasts one step (else the bias builds up in
+    the current, which Loihi's voltage bias cannot follow)."""
+    v_bias = _per_output(d.bias, syn.kind, "v_leak", where) if np.any(d.bias != 0) else None
+    if syn.bias is None:
+        return v_bias
+    if not np.allclose(d.a_syn, 1.0, rtol=EXACT_RTOL, atol=0):
+        raise TnaError(f"{where}: a synapse bias into a neuron whose current outlasts one step "
+                       f"(tau_syn > dt) builds up in the current, but Loihi adds bias to the "
+                       f"voltage; use a LIF neuron (or tau_syn = dt) with biases, or v_leak")
+    b = syn.bias * gain
+    return b if v_bias is None else b + v_bias
 
 
 def _layer(index, names, syn: _Synapse, d: Discrete, where) -> tuple:
     """One netx layer from a synapse and its neuron's discrete parameters; and its LayerQuant."""
-    if np.any(d.bias != 0):
-        raise TnaError(f"{where}: a non-zero v_leak, which netx CUBA neurons cannot hold")
     if d.spiking and np.any(d.v_reset != 0):
         raise TnaError(f"{where}: v_reset must be 0 (Loihi resets v to 0)")
     i_decay, i_err = _one_decay(d.a_syn, "tau_syn", where)
@@ -352,14 +434,17 @@ def _layer(index, names, syn: _Synapse, d: Discrete, where) -> tuple:
     gain = _per_output(d.g_syn * d.g_mem, syn.kind, "w_in * r", where)
     theta = None if not d.spiking else _per_output(d.threshold, syn.kind, "v_threshold", where)
     w_eff = syn.weight * gain.reshape((-1,) + (1,) * (syn.weight.ndim - 1))
-    w_int, vth, exact, err, clipped, v_scale = _quantise(w_eff, theta, where)
+    bias = _voltage_bias(syn, d, gain, where)
+    w_int, b_int, vth, exact, err, clipped, v_scale = _quantise(w_eff, theta, bias, where)
     neuron = netx.NeuronParams(i_decay=i_decay, v_decay=v_decay, vth_mant=vth)
     weight = w_int.astype(np.float32)
+    b_int = None if b_int is None else b_int.astype(np.float32)
     if syn.kind == "dense":
-        layer = netx.Layer("dense", syn.out_shape, weight=weight, neuron=neuron,
+        layer = netx.Layer("dense", syn.out_shape, weight=weight, neuron=neuron, bias=b_int,
                            in_features=weight.shape[1], out_features=weight.shape[0])
     else:
-        layer = netx.Layer("conv", syn.out_shape, weight=weight, neuron=neuron, **syn.conv)
+        layer = netx.Layer("conv", syn.out_shape, weight=weight, neuron=neuron, bias=b_int,
+                           **syn.conv)
     exact = exact and i_err <= EXACT_RTOL and v_err <= EXACT_RTOL
     quant = LayerQuant(index, names, exact, d.spiking, vth, err, clipped, i_err, v_err)
     if syn.kind == "conv":     # per channel -> per neuron (C, H, W)
@@ -386,16 +471,22 @@ def resolve_dt(graph, dt: float | None, where: str) -> float:
         value = None
     if value is None or not (math.isfinite(value) and value > 0):
         raise TnaError(f"{where}: the graph's metadata gives no time step 'dt'; pass --dt "
-                       f"SECONDS, the step it was made for (e.g. 1e-4 for snnTorch's "
-                       f"exports, 1e-3 for Norse's)")
+                       f"SECONDS, the step it was made for: 1e-4 for snnTorch's exports, "
+                       f"1e-6 for Norse 1.1's at its default dt of 1 ms (its to_nir writes "
+                       f"tau = dt / tau_inv, so dt * dt reproduces its decays)")
     return value
 
 
-def _input_shape(node, where) -> tuple:
+def input_shape(node, where) -> tuple:
+    """The Input node's shape without a batch axis: (F,) or (C, H, W). A leading axis of 1
+    on (1, F) or (1, C, H, W) is a batch of one (Norse writes its sample data's shape)."""
     shape = node.input_type.get("input") if isinstance(node.input_type, dict) else None
     a = np.asarray(shape if shape is not None else [], dtype=np.float64).reshape(-1)
+    if a.size in (2, 4) and a[0] == 1:
+        a = a[1:]
     if a.size not in (1, 3) or np.any(a < 1) or np.any(a != np.round(a)):
-        raise TnaError(f"{where}: Input shape {shape!r}: tna reads (F,) or (C, H, W) inputs")
+        raise TnaError(f"{where}: Input shape {shape!r}: tna reads (F,) or (C, H, W) inputs, "
+                       f"with or without a leading batch axis of 1")
     return tuple(int(v) for v in a)
 
 
@@ -403,9 +494,10 @@ def to_netx(graph, cfg: ImportConfig = ImportConfig(), where: str = "graph"):
     """(NetxModel, Conversion) for a NIR graph, per the rule in this module's docstring."""
     dt = resolve_dt(graph, cfg.dt, where)
     nodes = chain(graph, where)
-    shape = _input_shape(nodes[0][1], f"{where}: node '{nodes[0][0]}'")
+    shape = input_shape(nodes[0][1], f"{where}: node '{nodes[0][0]}'")
     layers = [netx.Layer("input", shape)]
     conv = Conversion(dt=dt, readout="spike")
+    groups = _conv_groups(graph, where)
     k = 1
     while type(nodes[k][1]).__name__ != "Output":
         name, node = nodes[k]
@@ -420,13 +512,21 @@ def to_netx(graph, cfg: ImportConfig = ImportConfig(), where: str = "graph"):
         if kind not in _SYNAPSES:
             raise TnaError(f"{here}: follows '{nodes[k - 1][0]}' directly; tna needs a synapse "
                            f"({', '.join(SYNAPSES)}) before every neuron")
+        syn, names = parse_synapse(node, shape, here), [name]
+        if name in groups:
+            syn = regroup(syn, groups[name], here)
+        while type(nodes[k + 1][1]).__name__ in POOLS and syn.kind == "conv":
+            k += 1                        # Conv2d -> pool -> neuron: one conv (fold_pool)
+            pname, pool = nodes[k]
+            phere = f"{where}: node '{pname}' ({type(pool).__name__})"
+            syn = fold_pool(syn, _pool(pool, syn.out_shape, phere), phere)
+            names.append(pname)
         nname, neuron = nodes[k + 1]
         if type(neuron).__name__ not in NEURONS:
             raise TnaError(f"{here}: is followed by '{nname}' ({type(neuron).__name__}); tna "
                            f"needs a neuron ({', '.join(NEURONS)}) after every synapse")
-        syn = _SYNAPSES[kind](node, shape, here)
         nhere = f"{where}: node '{nname}' ({type(neuron).__name__})"
-        layer, quant, v_scale = _layer(len(layers), [name, nname], syn,
+        layer, quant, v_scale = _layer(len(layers), names + [nname], syn,
                                        discrete(neuron, dt, syn.out_shape, nhere), nhere)
         layers.append(layer)
         conv.layers.append(quant)
@@ -436,11 +536,27 @@ def to_netx(graph, cfg: ImportConfig = ImportConfig(), where: str = "graph"):
         k += 2
     if not conv.layers:
         raise TnaError(f"{where}: the graph has no neuron layer between its Input and Output")
-    model = netx.NetxModel(layers=layers, meta=_metadata(graph, cfg, conv, shape, layers))
+    meta = _metadata(graph, cfg, conv, shape, layers)
+    if meta.readout == "voltage" and layers[-1].neuron.vth_mant == netx.NON_SPIKING_VTH_MANT:
+        conv.readout = "voltage"         # tna's portable form: a CubaLIF that never spikes
+    model = netx.NetxModel(layers=layers, meta=meta)
     problems = netx.validate(model) + netx.loihi_warnings(model)
     if problems:
         raise TnaError(f"{where}: the imported net {problems[0]}")
     return model, conv
+
+
+def _conv_groups(graph, where) -> dict:
+    """Node name -> netx groups of the grouped convs tna wrote with groups 1."""
+    text = _graph_meta(graph).get("conv_groups")
+    if text is None:
+        return {}
+    try:
+        groups = json.loads(text)
+        return {str(k): int(v) for k, v in groups.items()}
+    except (TypeError, ValueError, AttributeError):
+        raise TnaError(f"{where}: the graph's conv_groups metadata is not a JSON object of "
+                       f"node names and group counts; export it again") from None
 
 
 def _flatten(layers: list, shape: tuple) -> tuple:
@@ -485,8 +601,26 @@ def _int(value) -> int | None:
     return v if v >= 1 else None
 
 
+SUBTRACT_RESET_NOTE = (
+    "note: NIR resets a neuron that spikes to v_reset; snnTorch's default reset "
+    "(reset_mechanism='subtract', one step late) has no NIR form and its exporter writes "
+    "v_reset = 0 for it, so a net trained with it spikes differently here: train it with "
+    "reset_mechanism='zero'")
+
+
+def caveats(graph) -> list[str]:
+    """One-line notes on what a foreign graph cannot say about the net it came from."""
+    if "tna_metadata" in _graph_meta(graph):
+        return []
+    kinds = {type(n).__name__ for n in graph.nodes.values()}
+    return [SUBTRACT_RESET_NOTE] if kinds & {"LIF", "CubaLIF", "IF"} else []
+
+
 def import_nir(path, cfg: ImportConfig = ImportConfig()):
     """Read a NIR graph file and write it as a netx file at `cfg.out`: (path, Conversion)."""
+    from tna.console import log
     graph = read_graph(path)
     model, conv = to_netx(graph, cfg, where=str(path))
+    for note in caveats(graph):
+        log(note)
     return netx.write_net(model, cfg.out), conv

@@ -19,7 +19,7 @@ from tna.atomic import atomic_path
 from tna.console import log
 from tna.errors import TnaError
 from tna.nir.config import ImportConfig
-from tna.nir.read import Conversion, read_graph, resolve_dt, to_netx
+from tna.nir.read import Conversion, caveats, read_graph, resolve_dt, to_netx
 
 FLOAT = "nir-float"
 
@@ -114,6 +114,8 @@ def run_nir(path, cfg, dt: float | None = None) -> NirRun:
     dt = resolve_dt(graph, dt, str(path))
     icfg = ImportConfig(dt=dt, timesteps=_steps(cfg), input_message_bits=cfg.input_message_bits or 0)
     model, conv = to_netx(graph, icfg, where=str(path))
+    for note in caveats(graph):
+        log(note)
     with tempfile.TemporaryDirectory(prefix="tna-nir-") as tmp:
         net = netx.write_net(model, Path(tmp) / f"{Path(path).stem}.net")
         result = run(net, dataclasses.replace(cfg, report=None))

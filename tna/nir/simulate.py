@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tna.nir.read import SYNAPSES, _SYNAPSES, _input_shape, chain
+from tna.nir.read import SYNAPSES, chain, input_shape, parse_synapse
 from tna.nir.semantics import NEURONS, discrete
 
 
@@ -26,10 +26,11 @@ def _synapse_op(syn):
     import torch
     import torch.nn.functional as F
     w = torch.tensor(syn.weight, dtype=torch.float64)
+    b = None if syn.bias is None else torch.tensor(syn.bias, dtype=torch.float64)
     if syn.kind == "dense":
-        return lambda x: x @ w.T
+        return lambda x: x @ w.T + (0 if b is None else b)
     c = syn.conv
-    return lambda x: F.conv2d(x, w, stride=c["stride"], padding=c["padding"],
+    return lambda x: F.conv2d(x, w, bias=b, stride=c["stride"], padding=c["padding"],
                               dilation=c["dilation"], groups=c["groups"])
 
 
@@ -58,7 +59,7 @@ class _Neuron:
 def _plan(graph, dt):
     """[(op kind, op)] for the chain: 'reshape' to a shape, 'synapse' fn, 'neuron' Discrete."""
     nodes = chain(graph)
-    shape = _input_shape(nodes[0][1], "Input")
+    shape = input_shape(nodes[0][1], "Input")
     ops = []
     for name, node in nodes[1:-1]:
         kind = type(node).__name__
@@ -66,12 +67,12 @@ def _plan(graph, dt):
             shape = (int(np.prod(shape)),)
             ops.append(("reshape", shape))
         elif kind in SYNAPSES:
-            syn = _SYNAPSES[kind](node, shape, name)
+            syn = parse_synapse(node, shape, name)
             ops.append(("synapse", _synapse_op(syn)))
             shape = syn.out_shape
         elif kind in NEURONS:
             ops.append(("neuron", discrete(node, dt, shape, name)))
-    return _input_shape(nodes[0][1], "Input"), ops
+    return input_shape(nodes[0][1], "Input"), ops
 
 
 def simulate(graph, inputs, dt: float, batch_size: int = 500) -> FloatOutput:

@@ -19,7 +19,7 @@ from tna import netx
 from tna.atomic import atomic_path
 from tna.console import log
 from tna.errors import TnaError
-from tna.nir.config import DEFAULT_DT, FORMAT_VERSION
+from tna.nir.config import DEFAULT_DT, FORMAT_VERSION, FORMS
 
 # A decay of 0 (no leak) has tau = inf; write tau = dt * 2^24 instead: finite (so r and w_in
 # stay finite) and 4096 * 2^-24 rounds back to 0.
@@ -33,21 +33,45 @@ def _fraction(decay: int) -> float:
     return decay / netx.P_SCALE if decay else ZERO_DECAY_FRACTION
 
 
-def _neuron(layer: netx.Layer, dt: float, gain: float, readout: bool):
-    """CubaLIF (or CubaLI for the readout) with the layer's decays and threshold."""
+def _neuron(layer: netx.Layer, dt: float, gain: float, readout: bool, form: str):
+    """CubaLIF with the layer's decays and threshold; the voltage readout as a CubaLI (native
+    form) or as a CubaLIF whose threshold (vThMant 2^17 - 1) it never reaches (portable)."""
     import nir
     n, shape = layer.neuron, tuple(layer.shape)
     a_syn, a_mem = _fraction(n.i_decay), _fraction(n.v_decay)
 
     def full(value):                 # NIR neuron parameters are per neuron
-        return np.full(shape, value, dtype=np.float64)
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), shape).copy()
 
     common = dict(tau_syn=full(dt / a_syn), tau_mem=full(dt / a_mem), r=full(1.0 / a_mem),
-                  v_leak=full(0.0), w_in=full(gain / a_syn))
-    if readout:
+                  v_leak=full(_v_leak(layer, a_mem)), w_in=full(gain / a_syn))
+    if readout and form == "native":
         return nir.CubaLI(**common)
     return nir.CubaLIF(**common, v_threshold=full(n.vth_mant / netx.W_SCALE),
                        v_reset=full(0.0))
+
+
+def _bias_in_synapse(layer: netx.Layer) -> bool:
+    """netx adds `bias` to v every step. With iDecay 4096 (the current lasts one step) NIR's
+    synapse bias does exactly that (v += I = W x + b); otherwise it is written as v_leak."""
+    return layer.neuron.i_decay == netx.P_SCALE
+
+
+def _bias(layer: netx.Layer, n_out: int) -> np.ndarray:
+    """The synapse's NIR bias: netx bias / 64 per output (row or channel), else zeros."""
+    if layer.bias is None or not _bias_in_synapse(layer):
+        return np.zeros(n_out, np.float32)
+    b = np.asarray(layer.bias, np.float64).reshape(-1)
+    return np.broadcast_to(b / netx.W_SCALE, (n_out,)).astype(np.float32)
+
+
+def _v_leak(layer: netx.Layer, a_mem: float):
+    """v_leak carrying netx's bias when the synapse cannot: v += a_mem (v_leak - v) adds
+    a_mem * v_leak each step, so v_leak = (bias / 64) / a_mem (per neuron, or per channel)."""
+    if layer.bias is None or _bias_in_synapse(layer):
+        return 0.0
+    b = np.asarray(layer.bias, np.float64) / netx.W_SCALE / a_mem
+    return b.reshape(-1, 1, 1) if layer.type == "conv" and b.size > 1 else b.reshape(-1)
 
 
 def _pool_weight(layer: netx.Layer) -> float | None:
@@ -60,31 +84,45 @@ def _pool_weight(layer: netx.Layer) -> float | None:
     return None
 
 
-def _dense(i, layer, shape, dt, readout):
+def _dense(i, layer, shape, dt, readout, form):
     import nir
-    w = np.asarray(layer.weight, dtype=np.float32) / np.float32(netx.W_SCALE)
-    yield f"layer{i}_dense", nir.Affine(weight=w, bias=np.zeros(w.shape[0], np.float32))
-    yield f"layer{i}_cuba", _neuron(layer, dt, 1.0, readout)
+    w = np.asarray(netx.dense_matrix(layer), dtype=np.float32) / np.float32(netx.W_SCALE)
+    yield f"layer{i}_dense", nir.Affine(weight=w, bias=_bias(layer, w.shape[0]))
+    yield f"layer{i}_cuba", _neuron(layer, dt, 1.0, readout, form)
 
 
-def _conv(i, layer, shape, dt, readout):
+def _conv(i, layer, shape, dt, readout, form):
     import nir
     q = _pool_weight(layer)
-    if q is not None:
+    if q is not None and form == "native" and layer.bias is None:
         yield f"layer{i}_pool", nir.SumPool2d(kernel_size=np.array(layer.kernel_size),
                                               stride=np.array(layer.stride),
                                               padding=np.array(layer.padding))
-        yield f"layer{i}_cuba", _neuron(layer, dt, q / netx.W_SCALE, readout)
+        yield f"layer{i}_cuba", _neuron(layer, dt, q / netx.W_SCALE, readout, form)
         return
     w = np.asarray(layer.weight, dtype=np.float32) / np.float32(netx.W_SCALE)
+    groups = int(layer.groups)
+    if groups > 1:       # NIR 1.0.8's type check, snnTorch 1.0 and Norse 1.1 all take a conv's
+        w, groups = ungroup(w, groups), 1      # input channels from weight.shape[1]: in/groups
     yield f"layer{i}_conv", nir.Conv2d(
         input_shape=tuple(int(s) for s in shape[1:]), weight=w, stride=tuple(layer.stride),
-        padding=tuple(layer.padding), dilation=tuple(layer.dilation), groups=int(layer.groups),
-        bias=np.zeros(w.shape[0], np.float32))
-    yield f"layer{i}_cuba", _neuron(layer, dt, 1.0, readout)
+        padding=tuple(layer.padding), dilation=tuple(layer.dilation), groups=groups,
+        bias=_bias(layer, w.shape[0]))
+    yield f"layer{i}_cuba", _neuron(layer, dt, 1.0, readout, form)
 
 
-def _flatten(i, layer, shape, dt, readout):
+def ungroup(w: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped conv weight (out, in/groups, kh, kw) as the same conv with groups 1: zeros
+    between groups (tna.nir.read.regroup undoes it)."""
+    out, cin = w.shape[0], w.shape[1]
+    full = np.zeros((out, cin * groups) + w.shape[2:], w.dtype)
+    per = out // groups
+    for g in range(groups):
+        full[g * per:(g + 1) * per, g * cin:(g + 1) * cin] = w[g * per:(g + 1) * per]
+    return full
+
+
+def _flatten(i, layer, shape, dt, readout, form):
     import nir
     yield f"layer{i}_flatten", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)
 
@@ -112,10 +150,12 @@ def _out_shape(layer: netx.Layer, shape: tuple) -> tuple:
     return tuple(int(s) for s in layer.shape)
 
 
-def _graph_metadata(model: netx.NetxModel, dt: float) -> dict:
+def _graph_metadata(model: netx.NetxModel, dt: float, form: str, regroup: dict) -> dict:
     d = {"format": "tna", "format_version": FORMAT_VERSION, "dt": float(dt),
-         "discretisation": DISCRETISATION,
+         "discretisation": DISCRETISATION, "form": form,
          "weight_scale": "netx weight = 64 * NIR weight * w_in * dt / tau_syn"}
+    if regroup:        # grouped convs written with groups 1 (tna.nir.read.regroup undoes it)
+        d["conv_groups"] = json.dumps(regroup)
     meta = model.meta
     if meta is None:
         return d
@@ -127,17 +167,21 @@ def _graph_metadata(model: netx.NetxModel, dt: float) -> dict:
                      f"{2**meta.input_bits - 1}); the first layer's v_threshold carries the "
                      f"factor" if direct else "inputs are binary spikes"),
         weights=meta.weights, readout=meta.readout,
-        readout_rule=("sum over the T steps of the Output's voltage (CubaLI)"
+        readout_rule=(f"sum over the T steps of the last neuron's voltage ("
+                      f"{'CubaLI' if form == 'native' else 'a CubaLIF that never spikes'})"
                       if meta.readout == "voltage" else "spike count over the T steps"),
         tna_metadata=json.dumps(meta.to_dict()))
     return d
 
 
-def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT):
-    """The `nir.NIRGraph` of a netx model (see the table in `tna.nir`)."""
+def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT, form: str = "portable"):
+    """The `nir.NIRGraph` of a netx model (see the table in `tna.nir`); `form` as in
+    `tna.nir.config.FORMS`."""
     import nir
     if not (math.isfinite(dt) and dt > 0):
         raise TnaError(f"dt = {dt!r}: seconds per time step, a finite number > 0")
+    if form not in FORMS:
+        raise TnaError(f"form = {form!r}: choose one of {', '.join(FORMS)}")
     netx.validate_or_raise(model)
     neuron_ids = [i for i, l in enumerate(model.layers) if l.neuron is not None]
     if not neuron_ids:
@@ -145,22 +189,29 @@ def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT):
     voltage = model.meta is not None and model.meta.readout == "voltage"
     shape = _input_shape(model)
     nodes, edges = {"input": nir.Input(input_type={"input": np.array(shape)})}, []
+    regroup = {}
     for i, layer in enumerate(model.layers):
         if layer.type == "input":
             continue
-        if layer.bias is not None or layer.delay is not None:
-            raise TnaError(f"layer/{i}: netx bias and axonal delays have no NIR equivalent "
-                           f"here (nets tna trains have none)")
+        if layer.delay is not None:
+            raise TnaError(f"layer/{i}: netx axonal delays have no NIR equivalent (nets tna "
+                           f"trains have none)")
+        if layer.type not in _TO_NIR:
+            raise TnaError(f"layer/{i}: a {layer.type} layer has no NIR form here (tna "
+                           f"writes dense, conv and flatten layers)")
         readout = (voltage and i == neuron_ids[-1]
                    and layer.neuron.vth_mant == netx.NON_SPIKING_VTH_MANT)
-        for name, node in _TO_NIR[layer.type](i, layer, shape, dt, readout):
+        for name, node in _TO_NIR[layer.type](i, layer, shape, dt, readout, form):
             edges.append((list(nodes)[-1], name))
             nodes[name] = node
+            if type(node).__name__ == "Conv2d" and int(node.groups) != int(layer.groups or 1):
+                regroup[name] = int(layer.groups)
         shape = _out_shape(layer, shape)
     edges.append((list(nodes)[-1], "output"))
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     try:
-        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=_graph_metadata(model, dt))
+        return nir.NIRGraph(nodes=nodes, edges=edges,
+                            metadata=_graph_metadata(model, dt, form, regroup))
     except ValueError as e:        # NIR's type check: the layers do not chain
         raise TnaError(f"the net's layers do not chain as a NIR graph ({e})") from None
 
@@ -182,7 +233,7 @@ def _is_netx(path: Path) -> bool:
         return False
 
 
-def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT) -> Path:
+def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT, form: str = "portable") -> Path:
     """Export a run / checkpoint (as `tna export` does) or convert a .net file, to NIR at
     `cfg.out`; then check that `nir.read` loads it and that it converts back to the same net."""
     src = Path(checkpoint)
@@ -193,11 +244,11 @@ def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT) -> Path:
         with tempfile.TemporaryDirectory(prefix="tna-nir-") as tmp:
             model = netx.read_net(export(checkpoint, replace(cfg, out=str(Path(tmp) / "m.net"))))
         what = "the net above"
-    graph = to_graph(model, dt)
+    graph = to_graph(model, dt, form)
     out = write_graph(graph, cfg.out)
     _check_round_trip(model, out)
-    log(f"wrote {out}: {what} as a NIR graph of {len(graph.nodes)} nodes, dt = {dt:g} s "
-         f"(nir.read loads it and it converts back to the same netx integers)")
+    log(f"wrote {out}: {what} as a NIR graph of {len(graph.nodes)} nodes, dt = {dt:g} s, "
+        f"{form} form (nir.read loads it and it converts back to the same netx integers)")
     return out
 
 
@@ -205,15 +256,26 @@ def _check_round_trip(model: netx.NetxModel, path: Path) -> None:
     """The written graph reads back (NIR's type check on) to the same netx integers."""
     from tna.nir.read import read_graph, to_netx
     back, _ = to_netx(read_graph(path, type_check=True), where=str(path))
-    same = len(back.layers) == len(model.layers)
-    for a, b in zip(model.layers, back.layers):
-        same = same and a.type == b.type and tuple(a.shape) == tuple(b.shape)
-        if a.neuron is not None:
-            same = same and b.neuron is not None and (a.neuron.i_decay, a.neuron.v_decay,
-                                                      a.neuron.vth_mant) == \
-                (b.neuron.i_decay, b.neuron.v_decay, b.neuron.vth_mant)
-        if a.weight is not None:
-            same = same and b.weight is not None and np.array_equal(a.weight, b.weight)
-    if not same:
+    if len(back.layers) != len(model.layers) or not all(
+            _same_layer(a, b) for a, b in zip(model.layers, back.layers)):
         raise TnaError(f"{path}: the graph does not convert back to the same netx layers; "
                        f"please report this as a tna bug")
+
+
+def _same_layer(a: netx.Layer, b: netx.Layer) -> bool:
+    def arrays(x, y):                  # a scalar bias reads back as one value per output
+        if (x is None) != (y is None):
+            return False
+        if x is None:
+            return True
+        x, y = (np.asarray(v, np.float64).reshape(-1) for v in (x, y))
+        return x.size in (1, y.size) and np.array_equal(np.broadcast_to(x, y.shape), y)
+
+    def neuron(n):
+        return None if n is None else (n.i_decay, n.v_decay, n.vth_mant)
+    conv = ("stride", "padding", "dilation", "groups") if a.type == "conv" else ()
+    return (a.type == b.type and tuple(a.shape) == tuple(b.shape)
+            and neuron(a.neuron) == neuron(b.neuron) and arrays(a.weight, b.weight)
+            and arrays(a.bias, b.bias)
+            and all(tuple(np.ravel(getattr(a, k))) == tuple(np.ravel(getattr(b, k)))
+                    for k in conv))
