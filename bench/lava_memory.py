@@ -1,4 +1,4 @@
-"""Memory of long Lava runs: peak RSS of `tna.deploy.lava_backend.run_lava` at 1k and 10k samples.
+"""Memory of long Lava runs: peak RSS of `tna.lava.backend.run_lava` at 1k and 10k samples.
 
 Net: a digits-shaped CUBA MLP, 64-256-128-10, random even integer weights in [-256, 254],
 hidden threshold vThMant 32, readout layer non-spiking (voltage readout), decays 1024/123 of
@@ -106,7 +106,7 @@ def tree_kb(root: int) -> tuple:
 
 def measure(net: Path, n: int) -> dict:
     """Run n samples through Lava in this process; the memory figures above."""
-    from tna.deploy.lava_backend import run_lava
+    from tna.lava.backend import run_lava
 
     inputs = digits_inputs(n)
     peak = {"rss": 0, "pss": 0}

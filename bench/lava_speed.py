@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emulator_speed import build_net, load_inputs  # noqa: E402
 
-from tna.deploy.lava_backend import run_lava  # noqa: E402
+from tna.lava.backend import run_lava  # noqa: E402
 from tna.netx import write_net  # noqa: E402
 from tna.sim.emulator import emulate  # noqa: E402
 
@@ -36,7 +36,7 @@ T = 5
 
 def per_sample_lava(path: Path, x: np.ndarray) -> float:
     """lava-dl tutorial style: build, compile and run one netx network per sample."""
-    from tna.sim.lava_harness import record_lava as run_one
+    from tna.lava.harness import record_lava as run_one
     t0 = time.perf_counter()
     run_one(path, x, input_message_bits=8, record=("spikes",))
     return time.perf_counter() - t0

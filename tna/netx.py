@@ -437,7 +437,7 @@ def write_net(model: NetxModel, path) -> Path:
 
 # --------------------------------------------------------------------------- weight bits
 
-# Which loader builds the Lava network: 'tna' = tna.deploy.lava_net.Network, netx's loader whose
+# Which loader builds the Lava network: 'tna' = tna.lava.net.Network, netx's loader whose
 # conv layers also go through optimize_weight_bits (ternary convs at 2 bits); 'netx' = unmodified
 # lava.lib.dl.netx.hdf5.Network (conv synapses at Lava's default 8 bits, exponent 0).
 LOADERS = ("tna", "netx")
@@ -481,7 +481,7 @@ def synapse_weights(weight) -> tuple[np.ndarray, int]:
     """Weights as Lava's bit-accurate synapse computes with them, and the weight exponent.
 
     `optimize_weight_bits`, then what PyDenseModelBitAcc does at its first step (and tna's conv
-    model, tna.deploy.lava_procs): `clip_weights(…, num_bits=8)` and `truncate_weights(…, bits)`
+    model, tna.lava.procs): `clip_weights(…, num_bits=8)` and `truncate_weights(…, bits)`
     with the sign mode of `determine_sign_mode` (netx's own sign mode never reaches the model).
     The synapse output is then shift_e(W . s), e the exponent.
     """

@@ -24,7 +24,7 @@ def do_export(best, path, **kw):
 
 def load_with_netx(path, input_message_bits):
     """lava-dl's own loader, unmodified; returns (layer count, in shape, out shape)."""
-    from tna.lava_info import prepare_lava_import
+    from tna.lava.info import prepare_lava_import
     prepare_lava_import()
     with contextlib.redirect_stdout(io.StringIO()):
         from lava.lib.dl.netx import hdf5
@@ -90,7 +90,7 @@ def test_flatten_layer_matches_slayer_order(trained, tmp_path):
 
 
 def test_ternary_layers_load_as_2bit_weights(trained, tmp_path):
-    from tna.lava_info import loaded_weight_bits
+    from tna.lava.info import loaded_weight_bits
     for name, ternary_dense in (("dense", [2]), ("conv", [4])):
         path = do_export(trained(name), tmp_path / f"{name}.net")
         meta = netx.read_net(path).meta

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tna.netx import Layer, NetxModel, NeuronParams, conv_output_shape, read_net, write_net
 from tna.sim.emulator import emulate, first_difference
-from tna.sim.lava_harness import record_lava
+from tna.lava.harness import record_lava
 
 pytestmark = pytest.mark.lava
 

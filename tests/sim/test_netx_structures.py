@@ -86,7 +86,7 @@ def test_emulator_refuses_other_neuron_types_in_one_line():
 
 
 def check(model, x, tmp_path, **kw):
-    from tna.sim.lava_harness import record_lava
+    from tna.lava.harness import record_lava
 
     path = write_net(model, tmp_path / "net.net")
     lava = record_lava(path, x, **kw)
@@ -137,7 +137,7 @@ def test_run_foreign_file_on_lava_sim_compares_with_emulator(tmp_path):
 @pytest.mark.lava
 def test_conv_first_net_without_input_layer(tmp_path):
     """netx takes the input shape from `input_shape=`; tna's Lava backend passes the data's."""
-    from tna.deploy.lava_backend import run_lava
+    from tna.lava.backend import run_lava
 
     rng = np.random.default_rng(4)
     model = NetxModel(layers=[
@@ -166,7 +166,7 @@ def test_input_layer_with_a_neuron_runs_with_skip_layers(tmp_path, encoder):
     layer. tna refuses the dead net in one line naming --skip-layers and, with it, runs what
     netx runs: an SDNN encoder's 16 message bits make the next layer's input graded."""
     from tna.deploy import RunConfig, run
-    from tna.sim.lava_harness import record_lava
+    from tna.lava.harness import record_lava
 
     rng = np.random.default_rng(7)
     neuron = NRN if encoder == "cuba" else NeuronParams(None, None, 8, type="SDNN")
@@ -303,7 +303,7 @@ def _netx_runs(paths, at_once=3, limit_s=45) -> list:
     import multiprocessing
     import time
 
-    from tna.lava_info import prepare_lava_import
+    from tna.lava.info import prepare_lava_import
     prepare_lava_import()
     from tna.models.snn import _slayer
     _slayer()          # import lava-dl once here, not in every child

@@ -2,7 +2,7 @@
 
   reference  the netx file evaluated with lava-dl slayer (tna.reference)
   emulator   tna's bit-exact batched emulator of Lava fixed_pt (tna.sim)
-  lava-sim   the real Lava simulator, Loihi2SimCfg(select_tag='fixed_pt') (tna.deploy.lava_backend)
+  lava-sim   the real Lava simulator, Loihi2SimCfg(select_tag='fixed_pt') (tna.lava.backend)
   loihi2     Loihi 2 through lava-loihi (same runner, Loihi2HwCfg)
 """
 from __future__ import annotations
@@ -97,7 +97,7 @@ def emulator_backend(job: Job) -> BackendOutput:
 
 def _lava_window(job: Job) -> int:
     """Lava steps per sample in tna's Lava runner: T, then one drain step per layer and per
-    step of axonal delay (tna.deploy.lava_backend)."""
+    step of axonal delay (tna.lava.backend)."""
     from tna.netx import BLOCK_TYPES, MAX_DELAY
     layers = [layer for layer in job.model.layers if layer.type in BLOCK_TYPES]
     delay = sum(min(int(np.max(layer.delay)), MAX_DELAY) for layer in layers
@@ -106,9 +106,9 @@ def _lava_window(job: Job) -> int:
 
 
 def lava_backend(job: Job, backend: str) -> BackendOutput:
-    from tna.lava_info import prepare_lava_import
+    from tna.lava.info import prepare_lava_import
     prepare_lava_import()     # Lava's import fails once torch has fixed the start method
-    from tna.deploy.lava_backend import run_lava
+    from tna.lava.backend import run_lava
     res = run_lava(job.net_path, job.inputs, timesteps=job.inputs.shape[-1],
                    readout="voltage" if job.readout == "voltage" else "spike",
                    input_message_bits=job.input_message_bits, backend=backend,

@@ -25,7 +25,7 @@ class RunConfig:
     readout: str | None = None        # voltage | spike; default: the file's (spike for foreign files)
     input_message_bits: int | None = None   # graded input bits; default: the file's (0 = binary)
     lava_models: str = "fast"         # fast: exact faster conv, async runtime | stock: lava-nc's own fixed_pt models
-    loader: str = "tna"               # tna: netx's loader + 2-bit ternary convs (tna.deploy.lava_net) | netx: unmodified netx (8-bit convs)
+    loader: str = "tna"               # tna: netx's loader + 2-bit ternary convs (tna.lava.net) | netx: unmodified netx (8-bit convs)
     skip_layers: int = 0              # netx.hdf5.Network(skip_layers=N): data enters layer N (e.g. past an input encoder)
     per_layer: bool = False           # also compare every layer's u, v and spikes (emulator vs Lava)
     layer_samples: int = 20           # samples for per-layer spike counts and --per-layer

@@ -3,7 +3,7 @@
 Weight bits and exponents are those Lava's synapses get, with each loader (tna.netx.weight_bits):
 unmodified netx puts dense layers through its `optimize_weight_bits` (so {-64, 0, 64} becomes
 2-bit weights) and loads conv layers with 8-bit weights whatever their values; tna's loader
-(tna.deploy.lava_net, what `tna run` uses) optimises conv layers too. Synaptic memory = weights
+(tna.lava.net, what `tna run` uses) optimises conv layers too. Synaptic memory = weights
 stored * weight bits (a conv kernel is stored once). With data,
 activity is measured with the slayer reference (which equals Lava bit for bit): spikes per
 inference per layer and synaptic operations (one per spike per synapse it drives).

@@ -229,7 +229,7 @@ def _save_npy(path, array) -> None:
 def _per_layer(net_path, model, inputs, bits, loader, skip_layers) -> str:
     """Every layer's spikes, u and v: emulator vs the real Lava simulator, first difference."""
     from tna.sim.emulator import emulate, first_difference
-    from tna.sim.lava_harness import record_lava
+    from tna.lava.harness import record_lava
     a = emulate(model, inputs, input_message_bits=bits, record=("spikes", "u", "v"),
                 loader=loader)
     b = record_lava(net_path, inputs, input_message_bits=bits, loader=loader,

@@ -221,7 +221,7 @@ def _netx_indices(model) -> list:
 def weight_bits_report(path) -> list[str]:
     """Load `path` with tna's netx loader and read each layer's weight bits back from Lava;
     name the bits unmodified netx gives where they differ."""
-    from tna.lava_info import loaded_weight_bits
+    from tna.lava.info import loaded_weight_bits
     layers = netx.read_net(path).layers
     lines = []
     for i, kind, bits, exp in loaded_weight_bits(path, "tna"):

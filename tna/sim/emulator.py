@@ -31,7 +31,7 @@ Fixed-point equations, per neuron layer and step t (integers; wrap32 = two's-com
         a[t] = wrap24(shift_e(conv2d(s[t-1], W, stride, padding, dilation, groups))),
         wrap24(x) = ((x + 2^23) mod 2^24) - 2^23;   netx ignores `delay` on conv layers.
         Unmodified netx: W as in the file, e = 0 (8-bit weights). tna's loader: W and e as for
-        dense (optimize_weight_bits, clip, truncate; tna.deploy.lava_procs' conv model)
+        dense (optimize_weight_bits, clip, truncate; tna.lava.procs' conv model)
     neuron (CUBA LIF, du = iDecay - 1, dv = vDecay, bias_exp = 6):
         if resetting at t (t mod R == (reset_offset + k) mod R): u = v = 0
         rtz(x) = sign(x) * (|x| >> 12)                                       # round toward zero

@@ -1,6 +1,6 @@
 """Run a netx HDF5 network on Lava (CPU simulator or Loihi 2) for many samples at once.
 
-The network is loaded with tna's netx loader (`tna.deploy.lava_net`: netx's loader that also gives
+The network is loaded with tna's netx loader (`tna.lava.net`: netx's loader that also gives
 conv layers netx's weight-bit optimisation, so ternary kernels take 2 bits) or, with
 `loader='netx'`, lava-dl's unmodified `netx.hdf5.Network`, and compiled ONCE. Samples
 are concatenated in time, each in a window of R = T + drain Lava steps, and the network resets
@@ -17,8 +17,8 @@ raw per-step outputs (index j = Lava step - k*R - 1):
     aligned[..., tau] = raw_window[..., tau + VOLTAGE_OFFSET_PER_LAYER * L] v (after step j)
 
 with both offsets equal to L steps (e.g. 5 for a 3-conv + 2-dense net), measured against slayer
-blocks with `delay_shift=False`: 0 mismatches (tests/deploy/test_lava_backend.py; Intel's golden
-outputs in test_lava_golden.py agree). "Aligned" is the no-shift slayer timeline: aligned step
+blocks with `delay_shift=False`: 0 mismatches (tests/lava/test_backend.py; Intel's golden
+outputs in tests/lava/test_golden.py agree). "Aligned" is the no-shift slayer timeline: aligned step
 tau equals the slayer model's output at step tau for the same integer input. The window
 therefore needs drain >= L; the default drain is L.
 
@@ -30,7 +30,7 @@ is not; with readout 'voltage' the last layer never spikes (vThMant = 2**17 - 1)
 Speed (2 cores, 16c3-32c3s2-64c3s2-256-10 CUBA net, 28x28 graded input, T = 5, drain 5, 1000
 samples, readout 'voltage'): 19.7 ms/sample including compile and process start, i.e. ~3.5 min
 for 10k samples (lava-dl's way, one network per sample: 684 ms/sample). It comes from
-`tna.deploy.lava_procs`: memory-mapped input/output processes, an exact conv model in place of
+`tna.lava.procs`: memory-mapped input/output processes, an exact conv model in place of
 lava-nc's per-channel scipy loop, and lava-nc's asynchronous conversion of the same models.
 """
 import contextlib
@@ -144,7 +144,7 @@ def _run_config(backend: str, models: str = "fast"):
         from lava.magma.core.run_configs import Loihi2HwCfg
 
         return Loihi2HwCfg()
-    from tna.deploy.lava_procs import AsyncSimCfg, StockSimCfg
+    from tna.lava.procs import AsyncSimCfg, StockSimCfg
 
     if models == "stock":
         return StockSimCfg()
@@ -220,7 +220,7 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
     drain_steps: extra Lava steps per sample window; minimum: the number of Dense/Conv layers
         (the pipeline delay), so the window holds all T aligned steps; default: that plus the
         largest axonal delays, so delayed spikes land before the next sample's reset.
-    models: 'fast' (default: exact faster conv model, asynchronous execution; see lava_procs)
+    models: 'fast' (default: exact faster conv model, asynchronous execution; see tna.lava.procs)
         or 'stock' (lava-nc's own fixed_pt models under Loihi2SimCfg, ~10x slower).
     loader: 'tna' (conv weights at netx's optimized weight bits, e.g. 2 for ternary kernels) or
         'netx' (unmodified netx.hdf5.Network: conv weights at 8 bits); the outputs are the same.
@@ -282,8 +282,8 @@ def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backen
     with _quiet():
         from lava.magma.core.run_conditions import RunSteps
 
-        from tna.deploy import lava_procs
-        from tna.deploy.lava_net import load_network
+        from tna.lava import procs as lava_procs
+        from tna.lava.net import load_network
 
         net = load_network(net_path, loader, reset_interval=window, reset_offset=1,
                            input_message_bits=input_message_bits,

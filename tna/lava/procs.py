@@ -1,4 +1,4 @@
-"""Lava processes and process models used by `tna.deploy.lava_backend`.
+"""Lava processes and process models used by `tna.lava.backend`.
 
 1. Processes that stream data between a running network and memory-mapped files.
 
@@ -14,7 +14,7 @@ Every file is time-major: row `t` holds the data of Lava time step `t + 1` (Lava
 bit-accurate Dense model (clip to 8 bits, truncate to `num_weight_bits`, shift the sum by
 `weight_exp`) for synapses configured with weight bits or an exponent. lava-nc's own conv model
 ignores both Vars; unmodified netx sets neither (8 bits, exponent 0), and then this model is
-lava-nc's. tna's netx loader (tna.deploy.lava_net) sets them, e.g. 2 bits for ternary kernels.
+lava-nc's. tna's netx loader (tna.lava.net) sets them, e.g. 2 bits for ternary kernels.
 
 `PyFastConvModelFixed`, a drop-in process model for `lava.proc.conv.process.Conv`. lava-nc's
 fixed-point model computes a convolution with one `scipy.signal.convolve2d` call per (output,

@@ -1,10 +1,10 @@
 """A minimal Lava runner that records what `emulate` records, for parity checks.
 
 `record_lava(path, inputs)` builds the Lava network once per sample with tna's netx loader
-(`tna.deploy.lava_net`; `loader='netx'`: unmodified `lava.lib.dl.netx.hdf5.Network`), feeds the
+(`tna.lava.net`; `loader='netx'`: unmodified `lava.lib.dl.netx.hdf5.Network`), feeds the
 sample through a `RingBuffer` source (zero after the sample's T steps), runs it under
 `Loihi2SimCfg(select_tag='fixed_pt')` with lava-nc's models (conv: plus the weight bits tna's
-loader sets, `tna.deploy.lava_procs.STOCK_MODELS`) and records every neuron layer's spikes, u and v with
+loader sets, `tna.lava.procs.STOCK_MODELS`) and records every neuron layer's spikes, u and v with
 `Monitor`s. The result is an `EmulatorResult` in slayer layout, directly comparable with
 `emulate(...)` through `first_difference`. Lava is imported inside the function.
 """
@@ -46,8 +46,8 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
     from lava.proc import io
     from lava.proc.monitor.process import Monitor
 
-    from tna.deploy.lava_net import load_network
-    from tna.deploy.lava_procs import STOCK_MODELS
+    from tna.lava.net import load_network
+    from tna.lava.procs import STOCK_MODELS
 
     net_path = Path(net_path)
     x = np.asarray(inputs.cpu() if isinstance(inputs, torch.Tensor) else inputs).astype(np.int64)

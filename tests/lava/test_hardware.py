@@ -11,8 +11,8 @@ from tna import netx
 
 def _loihi2_reason():
     try:
-        from tna.deploy.lava_backend import _loihi2_available
-        from tna.lava_info import prepare_lava_import
+        from tna.lava.backend import _loihi2_available
+        from tna.lava.info import prepare_lava_import
         prepare_lava_import()
         return None if _loihi2_available() else (
             "no Loihi 2: needs lava-loihi (Intel INRC, not on PyPI) and a board reachable "

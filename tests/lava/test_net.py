@@ -67,7 +67,7 @@ def test_inspect_reports_memory_with_both_loaders(tmp_path):
 
 @pytest.mark.lava
 def test_tna_loader_holds_ternary_convs_at_2_bits(tmp_path):
-    from tna.lava_info import loaded_weight_bits
+    from tna.lava.info import loaded_weight_bits
 
     path = write_net(ternary_conv_net(), tmp_path / "t.net")
     tna_rows = loaded_weight_bits(path, "tna")
@@ -85,7 +85,7 @@ def test_tna_loader_holds_ternary_convs_at_2_bits(tmp_path):
 @pytest.mark.lava
 @pytest.mark.parametrize("loader", ["tna", "netx"])
 def test_every_layer_equals_the_emulator(tmp_path, loader):
-    from tna.sim.lava_harness import record_lava
+    from tna.lava.harness import record_lava
 
     path = write_net(ternary_conv_net(), tmp_path / "t.net")
     x = sample_inputs()
@@ -102,7 +102,7 @@ def test_every_layer_equals_the_emulator(tmp_path, loader):
 def test_run_backends_agree_with_reference(tmp_path):
     """`tna run`'s Lava path (fast and stock models, tna's loader; unmodified netx) = emulator =
     reference on the aligned output."""
-    from tna.deploy.lava_backend import run_lava
+    from tna.lava.backend import run_lava
     from tna.reference import run_reference
 
     model = ternary_conv_net()

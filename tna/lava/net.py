@@ -7,9 +7,9 @@ loader with one change: conv kernels get the same `optimize_weight_bits` (num_we
 weight_exp and the shifted kernel, set on the Conv synapse). Nothing else differs.
 
 lava-nc's fixed-point conv model ignores `num_weight_bits` and `weight_exp`; simulate nets
-loaded here with tna's run configurations (`tna.deploy.lava_procs`: `AsyncSimCfg`,
+loaded here with tna's run configurations (`tna.lava.procs`: `AsyncSimCfg`,
 `StockSimCfg`, `STOCK_MODELS`), whose conv model applies them as lava-nc's bit-accurate Dense model
-does. The result equals the 8-bit load bit for bit (tests/deploy/test_lava_net.py).
+does. The result equals the 8-bit load bit for bit (tests/lava/test_net.py).
 
 This module imports Lava at import time; import it only inside functions that run Lava.
 """
