@@ -5,19 +5,23 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.tna-installed
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
+# Test-only: the NIR clients tna's graphs must load in (tests/nir/test_clients.py); --no-deps
+# keeps lava-dl's torch 2.3.1.
+CLIENTS := snntorch==1.0.0 norse==1.1.0 nirtorch==2.6.0
 
 .PHONY: demo test test-all bench data venv clean gpu-pack
 
 venv: $(STAMP)
 
 # Reinstalls only when pyproject.toml changes (the package itself is installed editable).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@py="$$(PYTHON='$(PYTHON)' scripts/find-python.sh)" || exit 1; \
 	 echo "using $$py"; \
 	 if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
 	   rm -rf $(VENV) && "$$py" -m venv $(VENV) || exit 1; fi
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps $(CLIENTS)
 	@touch $(STAMP)
 
 # Fashion-MNIST comes from Debian's dataset-fashion-mnist; without apt the demo uses digits.

@@ -283,6 +283,8 @@ def validate(net, skip_layers):
     warnings = netx.loihi_warnings(model)
     for w in warnings:
         click.echo(f"{net}: warning: {w}")
+    if skip_layers == 0 and netx.has_input_neuron(model):
+        click.echo(f"{net}: note: {netx.INPUT_NEURON_NOTE}")
     if problems:
         for p in problems:
             click.echo(f"{net}: {p}")

@@ -263,6 +263,10 @@ def _read_conv(g, where) -> Layer:
     # what netx's create_conv reads; the kernel size comes from the weight (kernelSize is
     # written by lava-dl but not read)
     _require(g, where, "weight", "stride", "padding", "dilation", "groups")
+    w = layer.weight
+    if w.ndim > 4 and all(d == 1 for d in w.shape[4:]):
+        layer.weight = w.reshape(w.shape[:4])      # slayer's (out, in, kh, kw, 1): netx's
+                                                   # create_conv keeps the first four axes
     layer.in_channels = int(_scalar(g["inChannels"][()])) if "inChannels" in g else None
     layer.out_channels = int(_scalar(g["outChannels"][()])) if "outChannels" in g else None
     layer.kernel_size = (_pair(g["kernelSize"][()]) if "kernelSize" in g
@@ -569,11 +573,54 @@ def skip_layers(model: NetxModel, n: int, input_message_bits: int = 0) -> tuple:
     return dataclasses.replace(model, layers=kept, meta=meta), bits
 
 
-def input_neuron_problem(i: int, where: str) -> str:
-    """Why netx cannot run layer `i`, an input layer with a neuron, unless it is skipped."""
-    return (f"{where}: an input layer with a neuron, which netx never feeds and Lava cannot "
-            f"compile (netx's Input block has no process model); load the net with "
-            f"skip_layers={i + 1} (tna run --skip-layers {i + 1}), as Intel's tutorials do")
+# --------------------------------------------------------------------------- the input
+
+def has_input_neuron(model: NetxModel) -> bool:
+    """Whether data enters through an input layer with a neuron (an encoder, netx's Input
+    block). netx connects `net.inp` to nothing there: Intel's tutorials send the data into
+    `net.in_layer.neuron.a_in` every step, and so do tna's backends. That neuron takes the
+    data in the step it is sent (no synapse, no pipeline step) and has no bias; netx reads the
+    layer's scalar `weight` and `bias` into `net.in_layer.transform` and applies neither."""
+    first = model.layers[0] if model.layers else None
+    return first is not None and first.type == "input" and first.neuron is not None
+
+
+def data_reset_offset(model: NetxModel) -> int:
+    """netx's `reset_offset` under which every layer resets exactly where a sample's first
+    input step reaches it, the sample entering at the first step of each reset window: 1, or
+    0 with an input neuron (it is reset first and takes its data without delay)."""
+    return 0 if has_input_neuron(model) else 1
+
+
+INPUT_NEURON_NOTE = (
+    "layer/0 (input): an input layer with a neuron; netx connects net.inp to nothing, so feed "
+    "your data into net.in_layer.neuron.a_in every step (as Intel's tutorials and `tna run` "
+    "do) or load the net with skip_layers=1; netx applies neither the layer's weight nor its "
+    "bias (net.in_layer.transform): apply them to your data first")
+
+
+def input_shape(model: NetxModel) -> tuple:
+    """A sample's shape as the net takes it, slayer layout (C, H, W) or (F,), without T: the
+    input layer's (netx reads it), else tna's metadata, else the first dense layer's inputs."""
+    first = model.layers[0] if model.layers else None
+    if first is not None and first.type == "input":
+        return tuple(int(s) for s in first.shape)
+    if model.meta is not None and model.meta.input_shape:
+        return tuple(model.meta.input_shape)
+    if first is not None and first.type == "dense" and first.weight is not None:
+        return (int(dense_matrix(first).shape[1]),)
+    raise TnaError("the file has no input layer and no tna metadata giving its input shape; "
+                   "give inputs whose shape matches the first layer")
+
+
+def is_netx_file(path) -> bool:
+    """True for a readable HDF5 file with a top-level 'layer' group (what netx reads)."""
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            return "layer" in f
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- checking
@@ -605,8 +652,9 @@ def validate(model: NetxModel, input_shape: tuple | None = None, skip_layers: in
             continue
         problems += _check_values(layer, where)
         problems += _check_neuron(layer, where)
-        if layer.type == "input" and layer.neuron is not None and i >= skip_layers:
-            problems.append(input_neuron_problem(i, where))
+        if layer.type == "input" and layer.neuron is not None and i > skip_layers:
+            problems.append(f"{where}: an input layer with a neuron after layer/{skip_layers}; "
+                            f"netx feeds only the first layer it keeps")
         state, chain = kind.chain(layer, state, where)
         problems += [f"{p}; the layers do not chain, re-export the net" for p in chain]
     return problems

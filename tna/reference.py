@@ -38,6 +38,7 @@ class ReferenceOutput:
     voltage: torch.Tensor          # (N, out, T) output-layer voltage, Lava integer units
     layer_counts: list             # per neuron layer: (N,) spikes per sample over all neurons and steps
     logits: torch.Tensor           # (N, out): readout over the T steps
+    layer_spikes: dict | None = None   # netx layer index -> its spikes, packed (tna.spikes)
 
 
 def _neuron_params(n) -> dict:
@@ -69,14 +70,33 @@ def _flatten(slayer, layer):
     return slayer.block.cuba.Flatten()
 
 
-_BUILDERS = {"conv": _conv, "dense": _dense, "flatten": _flatten}
+class _InputNeuron(torch.nn.Module):
+    """An input layer with a neuron: the data goes straight into its current (netx's Input
+    block fed on a_in, as Intel's tutorials do): x integers -> x / 64 slayer units, no bias."""
+
+    def __init__(self, slayer, layer):
+        super().__init__()
+        self.neuron = slayer.neuron.cuba.Neuron(**_neuron_params(layer.neuron),
+                                                requires_grad=False)
+
+    def synapse(self, x: torch.Tensor) -> torch.Tensor:
+        return x / W_SCALE
+
+
+def _input(slayer, layer):
+    return _InputNeuron(slayer, layer)
+
+
+_BUILDERS = {"conv": _conv, "dense": _dense, "flatten": _flatten, "input": _input}
 
 
 def unsupported(model: NetxModel) -> str | None:
     """Why the slayer reference cannot represent `model` (None when it can): slayer's CUBA
     blocks have no axonal delay in netx's sense and no other neuron types."""
     for i, layer in enumerate(model.layers):
-        if layer.type == "input" and layer.neuron is None:
+        if layer.type == "input" and (layer.neuron is None or i == 0):
+            if layer.neuron is not None and layer.neuron.type not in CUBA_TYPES:
+                return f"layer/{i}: the reference runs CUBA neurons only, not '{layer.neuron.type}'"
             continue
         if layer.type not in _BUILDERS:
             return f"layer/{i}: the reference cannot run '{layer.type}' layers"
@@ -98,18 +118,21 @@ class ReferenceNet(torch.nn.Module):
 
     def __init__(self, model: NetxModel, readout: str = "voltage"):
         super().__init__()
-        from tna.models.snn import _slayer
-        slayer = _slayer()
+        from tna.models.snn import import_slayer
+        slayer = import_slayer()
 
         why = unsupported(model)
         if why is not None:
             raise TnaError(why)
-        layers = [layer for layer in model.layers if layer.type != "input"]   # input: shape
+        kept = [(i, layer) for i, layer in enumerate(model.layers)   # shape-only input: none
+                if layer.type != "input" or layer.neuron is not None]
+        self.indices = [i for i, _ in kept]                   # netx layer index of each block
+        layers = [layer for _, layer in kept]
         self.blocks = torch.nn.ModuleList(_BUILDERS[layer.type](slayer, layer)
                                           for layer in layers)
         self.vth = [None if neuron_of(layer) is None else int(neuron_of(layer).vth_mant) << 6
                     for layer in layers]                  # Lava's threshold, state units
-        self.bias = [_bias(layer) for layer in layers]
+        self.bias = [None if layer.type == "input" else _bias(layer) for layer in layers]
         self.readout = readout
         self.eval()
 
@@ -120,20 +143,22 @@ class ReferenceNet(torch.nn.Module):
             return self._forward(x.float())
 
     def _forward(self, x: torch.Tensor) -> ReferenceOutput:
-        counts = []
-        for block, vth, bias in zip(self.blocks, self.vth, self.bias):
+        from tna.spikes import pack
+        counts, packed = [], {}
+        for index, block, vth, bias in zip(self.indices, self.blocks, self.vth, self.bias):
             if vth is None:               # flatten
                 x = block(x)
                 continue
             spikes, voltage = _cuba(block, block.synapse(x), vth, bias)
             counts.append(spikes.flatten(1).double().sum(1))
+            packed[index] = pack(spikes)
             x = spikes
         # Lava's v is read after the step, when a neuron that spiked has been reset to 0;
         # slayer returns v before the reset.
         v_int = torch.round(voltage.double() * STATE_SCALE).masked_fill(spikes != 0, 0.0)
         logits = v_int.sum(-1) if self.readout == "voltage" else spikes.sum(-1)
         return ReferenceOutput(spikes=spikes, voltage=v_int, layer_counts=counts,
-                               logits=logits)
+                               logits=logits, layer_spikes=packed)
 
 
 def _bias(layer) -> torch.Tensor | None:
@@ -176,4 +201,6 @@ def run_reference(model: NetxModel, inputs, readout: str | None = None,
         voltage=torch.cat([o.voltage for o in outs]),
         layer_counts=[torch.cat([o.layer_counts[k] for o in outs])
                       for k in range(len(outs[0].layer_counts))],
-        logits=torch.cat([o.logits for o in outs]))
+        logits=torch.cat([o.logits for o in outs]),
+        layer_spikes={i: np.concatenate([o.layer_spikes[i] for o in outs])
+                      for i in outs[0].layer_spikes})

@@ -13,7 +13,7 @@ import pytest
 
 from tna import netx
 from tna.deploy import RunConfig, run
-from tna.deploy.backends import ADAPTERS, Job
+from tna.deploy.backends import BACKENDS, Job
 from tna.deploy.parity import compare
 from tna.deploy.runner import RunResult
 from tna.export import ExportConfig, export
@@ -82,8 +82,13 @@ def test_reference_emulator_and_lava_agree_exactly(nets, name, tmp_path):
     assert (tmp_path / "parity.json").is_file()
 
     # The comparison means something only if the nets are active.
-    counts = result.layer_counts["reference"]
+    counts = list(result.layer_counts["reference"].values())
     assert all(c > 0 for c in counts[:-1]), counts
+    assert result.layer_counts["reference"] == result.layer_counts["emulator"]
+    for row in result.parity:          # every layer the pair reads, named
+        layers = row["spike_values_differing_by_layer"]
+        assert set(layers.values()) == {0} and all(k.startswith("layer/") for k in layers)
+        assert len(layers) == (1 if row["b"] == "lava-sim" else len(counts))
     if meta.readout == "spike":
         assert ref.spikes.sum() > 0, "the spike readout layer never spiked"
     else:
@@ -116,16 +121,15 @@ def _corrupt_copy(path, dst):
 
 
 def _inputs(path, n):
-    from tna.deploy.runner import _dataset_inputs
-    x, _ = _dataset_inputs(netx.read_net(path), RunConfig(limit=n))
+    from tna.deploy.inputs import dataset_inputs
+    x, _ = dataset_inputs(netx.read_net(path), RunConfig(limit=n))
     return x
 
 
 def _job(path, x):
     model = netx.read_net(path)
     return Job(net_path=str(path), model=model, inputs=x, readout=model.meta.readout,
-               input_message_bits=model.meta.input_message_bits, layer_samples=4,
-               progress=False)
+               input_message_bits=model.meta.input_message_bits, progress=False)
 
 
 @pytest.mark.parametrize("backend", ["emulator", pytest.param("lava-sim", marks=pytest.mark.lava)])
@@ -133,9 +137,9 @@ def test_parity_detects_one_corrupted_weight(nets, tmp_path, backend):
     path = nets("dense-graded-voltage")
     bad = _corrupt_copy(path, tmp_path / "bad.net")
     x = _inputs(path, 8)
-    reference = ADAPTERS["reference"](_job(path, x))          # built from the original file
-    same = ADAPTERS[backend](_job(path, x))
-    corrupted = ADAPTERS[backend](_job(bad, x))
+    reference = BACKENDS["reference"].run(_job(path, x))      # built from the original file
+    same = BACKENDS[backend].run(_job(path, x))
+    corrupted = BACKENDS[backend].run(_job(bad, x))
 
     good = compare(reference, same, None)
     assert good["samples_differing"] == 0 and good["voltage_values_differing"] == 0

@@ -211,7 +211,7 @@ def test_unusable_files_raise_tna_error(tmp_path):
         f.create_dataset("layer/0/neuron/type", data=b"CUBA")
         for key in ("iDecay", "vDecay", "vThMant"):
             f.create_dataset(f"layer/0/neuron/{key}", data=1)
-    with pytest.raises(TnaError, match="input layer with a neuron"):
+    with pytest.raises(TnaError, match="no dense or dense_rec or conv layer"):
         run_lava(path, x, timesteps=2)
 
 

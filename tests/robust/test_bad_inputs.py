@@ -170,7 +170,7 @@ def c_input_shape_mismatch(tmp, rq):
     bad = tmp / "wrong.npy"
     np.save(bad, np.ones((3, 7, 5), np.int64))     # the net takes 4 inputs, not 7
     return ["run", net, "--backend", "emulator", "--input", bad], \
-        [str(bad), "(3, 7, 5)", "does not match the net's input (4,)"]
+        [str(bad), "(3, 7, 5)", "does not fit the net's input 4 plus time last"]
 
 
 def c_input_object_npy(tmp, rq):
@@ -187,11 +187,12 @@ def c_metadata_version(tmp, rq):
     return ["run", net], [str(net), "format_version 99", "export the net again"]
 
 
-def c_input_layer_with_neuron(tmp, rq):
-    net = _edit(rq.getfixturevalue("make_net")(),
-                lambda f: f.copy(f["layer/1/neuron"], f["layer/0"], "neuron"))
-    return ["run", net, "--backend", "emulator"], [str(net), "layer/0 (input)",
-                                                   "--skip-layers 1"]
+def c_input_values_out_of_range(tmp, rq):
+    """An array for a net expecting 0..15 (direct encoding, 4 input bits) full of 1000s."""
+    net, bad = rq.getfixturevalue("make_net")(), tmp / "big.npy"
+    np.save(bad, np.full((2, 4, 5), 1000, np.int64))
+    return ["run", net, "--backend", "emulator", "--input", bad], \
+        [str(bad), "values 1000..1000", "takes 0..15", "direct encoding (4 input bits)"]
 
 
 def c_skip_layers_past_the_last(tmp, rq):
@@ -342,7 +343,7 @@ def c_flag_lr_negative(tmp, rq):
 
 def c_flag_backend_unknown(tmp, rq):
     return ["run", rq.getfixturevalue("make_net")(), "--backend", "foo"], \
-        ["backend = 'foo'", "choose one of lava-sim"]
+        ["backend = 'foo'", "choose one of", "lava-sim", "emulator"]
 
 
 def c_flag_weights_unknown(tmp, rq):

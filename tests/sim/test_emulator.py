@@ -83,7 +83,8 @@ def test_dense_weight_handling_matches_netx_rules():
 
 
 @pytest.mark.parametrize("layer, message", [
-    (Layer(type="input", shape=(3,), neuron=NeuronParams(0, 0, 1)), "input layer with a neuron.*--skip-layers 1"),
+    (Layer(type="input", shape=(3,), neuron=NeuronParams(None, None, 1, type="SDNN")),
+     "CUBA neurons only, not 'SDNN'.*--backend lava-sim"),
     (Layer(type="pool", shape=(3,)), "'pool' layers are not supported"),
 ])
 def test_unsupported_layers_raise(layer, message):

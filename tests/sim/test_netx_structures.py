@@ -62,9 +62,8 @@ def test_skip_layers_and_neuron_fields_follow_netx(tmp_path):
     two, bits = netx.skip_layers(back, 2)
     assert bits == 3 and [layer.type for layer in two.layers] == ["input", "flatten", "dense"]
     assert two.layers[0].shape == (3, 3, 3)
-    problems = netx.validate(back)
-    assert len(problems) == 1 and "skip_layers=1" in problems[0] and "layer/0" in problems[0]
-    assert netx.validate(back, skip_layers=1) == []
+    assert netx.has_input_neuron(back) and not netx.has_input_neuron(one)
+    assert netx.validate(back) == [] and netx.validate(back, skip_layers=1) == []
     rf = dataclasses.replace(RF, type="RF_PHASE")
     rf_net = NetxModel(layers=[Layer(type="input", shape=(4,)),
                                _dense((3,), np.ones((3, 4)) * 2, neuron=rf)])
@@ -161,10 +160,10 @@ def test_conv_first_net_without_input_layer(tmp_path):
 @pytest.mark.lava
 @pytest.mark.parametrize("encoder", ["cuba", "sdnn"])
 def test_input_layer_with_a_neuron_runs_with_skip_layers(tmp_path, encoder):
-    """netx builds an input layer's neuron but never feeds it (its Input block leaves the port
-    unconnected), so Intel's tutorials load such nets with skip_layers=1 and feed the next
-    layer. tna refuses the dead net in one line naming --skip-layers and, with it, runs what
-    netx runs: an SDNN encoder's 16 message bits make the next layer's input graded."""
+    """netx builds an input layer's neuron but leaves net.inp unconnected; by default tna feeds
+    the neuron's a_in (tests/lava/test_input_neuron.py). With skip_layers=1, netx's other way,
+    tna runs what netx runs: the next layer takes the data, and an SDNN encoder's 16 message
+    bits make its input graded."""
     from tna.deploy import RunConfig, run
     from tna.lava.harness import record_lava
 
@@ -178,11 +177,12 @@ def test_input_layer_with_a_neuron_runs_with_skip_layers(tmp_path, encoder):
         _dense((4,), rng.integers(-64, 128, (4, 27)) * 2.0, neuron=NRN)])
     path = write_net(model, tmp_path / "enc.net")
     x = rng.integers(0, 2 if encoder == "cuba" else 12, (3, 2, 5, 5, 6))
-    assert "skip_layers=1" in netx.validate(read_net(path))[0]
+    assert netx.validate(read_net(path)) == []
     assert netx.validate(read_net(path), skip_layers=1) == []
-    with pytest.raises(TnaError, match="--skip-layers 1") as e:
-        emulate(read_net(path), x)
-    assert "\n" not in str(e.value)
+    if encoder == "sdnn":          # the emulator runs CUBA input neurons, not sigma-delta ones
+        with pytest.raises(TnaError, match="CUBA neurons only.*lava-sim") as e:
+            emulate(read_net(path), x)
+        assert "\n" not in str(e.value)
     kept, bits = netx.skip_layers(read_net(path), 1, input_message_bits=3)
     assert bits == (0 if encoder == "cuba" else 16)          # the skipped layer's, not ours
     assert [layer.type for layer in kept.layers] == ["input", "conv", "flatten", "dense"]
@@ -262,15 +262,16 @@ def corpus() -> dict:
             1, 1, 1, type="ALIF"))], False),
         "conv_shape_wrong": ([img, _conv((3, 4, 4), w(3, 2, 3, 3), neuron=NRN)], False),
         "conv_channels_wrong": ([img, _conv((3, 3, 3), w(3, 1, 3, 3), neuron=NRN)], False),
-        # an input layer's neuron, weight and bias: netx builds an Input block that Lava cannot
-        # compile (no sub-process model), so such nets run with skip_layers=1 (see SKIP)
+        # an input layer's neuron, weight and bias: netx's Input block leaves net.inp
+        # unconnected; the data goes into net.in_layer.neuron.a_in (Intel's tutorials), or the
+        # layer is skipped with skip_layers=1 (see SKIP)
         "input_neuron_weight_bias": ([Layer(type="input", shape=(4,), neuron=NRN,
                                             weight=np.array(64.0), bias=np.array(3.0)),
                                       _dense((3,), w(3, 4), neuron=NRN)], True),
         "input_sdnn": ([Layer(type="input", shape=(4,), neuron=sdnn),
                         _dense((3,), w(3, 4), neuron=NRN)], True),
         "input_neuron_not_skipped": ([Layer(type="input", shape=(4,), neuron=NRN),
-                                      _dense((3,), w(3, 4), neuron=NRN)], False),
+                                      _dense((3,), w(3, 4), neuron=NRN)], True),
         "input_weight_bias_no_neuron": ([Layer(type="input", shape=(4,), weight=np.array(2.0),
                                                bias=np.array(1.0)),
                                          _dense((3,), w(3, 4), neuron=NRN)], True),
@@ -282,9 +283,9 @@ def corpus() -> dict:
     }
 
 
-# corpus files netx is asked to load with skip_layers=1, as Intel's tutorials load nets whose
-# input layer has a neuron; tna validate is told the same
-SKIP = {"input_neuron_weight_bias": 1, "input_sdnn": 1}
+# corpus files netx is asked to load with skip_layers=1 (the other way Intel's tutorials load nets whose
+# input layer has a neuron); tna validate is told the same
+SKIP = {"input_sdnn": 1}
 
 
 def _replace_type(self, layer_type):
@@ -305,8 +306,8 @@ def _netx_runs(paths, at_once=3, limit_s=45) -> list:
 
     from tna.lava.info import prepare_lava_import
     prepare_lava_import()
-    from tna.models.snn import _slayer
-    _slayer()          # import lava-dl once here, not in every child
+    from tna.models.snn import import_slayer
+    import_slayer()          # import lava-dl once here, not in every child
     from lava.lib.dl import netx as _  # noqa: F401
     from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: F401
     ctx = multiprocessing.get_context("fork")
@@ -341,8 +342,12 @@ def _build_and_run(path, skip_layers=0) -> None:
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             net = lava_netx.hdf5.Network(net_config=path, skip_layers=skip_layers)
-            source = lava_io.source.RingBuffer(data=np.ones((*net.inp.shape, 2), dtype=int))
-            source.s_out.connect(net.inp)
+            # an input neuron (netx's Input block) is fed on its a_in, as Intel's tutorials do
+            port = net.inp
+            if type(net.in_layer).__name__ == "Input":
+                port = net.in_layer.neuron.a_in
+            source = lava_io.source.RingBuffer(data=np.ones((*port.shape, 2), dtype=int))
+            source.s_out.connect(port)
             net.run(condition=RunSteps(num_steps=2), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
             net.stop()
     except BaseException:   # noqa: BLE001 - any failure means netx does not run the file

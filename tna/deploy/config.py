@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tna.deploy.backends import BACKENDS
 from tna.errors import TnaError
 from tna.netx import LOADERS
-
-BACKENDS = ("lava-sim", "loihi2", "emulator", "reference")
 
 
 @dataclass(frozen=True)
@@ -17,8 +16,10 @@ class RunConfig:
     data_dir: str | None = None       # data folder override
     split: str = "test"               # test | val
     limit: int | None = None          # run the first N samples of the split (all when not given)
-    input: str | None = None          # .npy of integer inputs (N?, neurons, T) or (N?, C, H, W, T)
+    input: str | None = None          # .npy of integer inputs (N?, neurons, T), (N?, C, H, W, T) or (N?, W, H, C, T)
+    input_layout: str | None = None   # chw (tna's C, H, W) | whc (netx's W, H, C, as net.inp.shape); default: the one the array's shape fits
     save_output: str | None = None    # .npy for the backend's aligned output (spikes; voltage too as *_voltage.npy)
+    save_input: str | None = None     # .npy of the integer inputs the backends got (N, *shape, T), labels as *_labels.npy
     report: str | None = None         # parity.json to write
     tolerance: float = 0.0            # % of samples allowed to differ (any output value); 0 = exact
     timesteps: int | None = None      # T for files without tna metadata (default: the --input's T)
@@ -28,7 +29,7 @@ class RunConfig:
     loader: str = "tna"               # tna: netx's loader + 2-bit ternary convs (tna.lava.net) | netx: unmodified netx (8-bit convs)
     skip_layers: int = 0              # netx.hdf5.Network(skip_layers=N): data enters layer N (e.g. past an input encoder)
     per_layer: bool = False           # also compare every layer's u, v and spikes (emulator vs Lava)
-    layer_samples: int = 20           # samples for per-layer spike counts and --per-layer
+    layer_samples: int = 20           # samples for --per-layer (every layer's u, v and spikes, emulator vs Lava)
     progress: bool = True             # progress bar over samples
 
     def __post_init__(self):
@@ -53,6 +54,12 @@ class RunConfig:
             raise TnaError(f"readout = {self.readout!r}: choose voltage or spike")
         if self.input_message_bits is not None and not 0 <= self.input_message_bits <= 24:
             raise TnaError(f"input_message_bits = {self.input_message_bits}: must be 0..24")
+        if self.input_layout not in (None, "chw", "whc"):
+            raise TnaError(f"input_layout = {self.input_layout!r}: choose chw (tna's C, H, W) "
+                           f"or whc (netx's W, H, C)")
+        if self.input_layout is not None and not self.input:
+            raise TnaError("--input-layout describes an --input array; a data set's layout is "
+                           "known")
         if self.input and self.dataset:
             raise TnaError("give either --input or --dataset, not both")
         if self.compare is not None:

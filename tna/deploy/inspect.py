@@ -34,9 +34,9 @@ def _activity(model: netx.NetxModel, dataset, limit, data_dir):
     import torch
 
     from tna.deploy.config import RunConfig
-    from tna.deploy.runner import _dataset_inputs
+    from tna.deploy.inputs import dataset_inputs
     from tna.reference import ReferenceNet
-    x, _ = _dataset_inputs(model, RunConfig(dataset=dataset, data_dir=data_dir, limit=limit,
+    x, _ = dataset_inputs(model, RunConfig(dataset=dataset, data_dir=data_dir, limit=limit,
                                             backend="reference"))
     ref = ReferenceNet(model)
     spikes, synops = [], []

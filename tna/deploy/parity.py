@@ -1,4 +1,5 @@
-"""Parity between two backends' outputs: agreement, differing values, divergence, accuracy.
+"""Parity between two backends' outputs: agreement, differing values (per layer), divergence,
+accuracy.
 
 Accuracy difference: both backends see the same samples, so the 95% interval is the paired
 one: d_i = correct_a,i - correct_b,i, mean(d) +- 1.96 * sd(d) / sqrt(n) (normal approximation;
@@ -21,23 +22,36 @@ def _first_divergence(a: np.ndarray | None, b: np.ndarray | None) -> int | None:
     return int(np.argmax(diff)) if diff.any() else None
 
 
-def compare(a: BackendOutput, b: BackendOutput, labels: np.ndarray | None) -> dict:
+def compare(a: BackendOutput, b: BackendOutput, labels: np.ndarray | None,
+            layer_names: dict | None = None) -> dict:
+    """Parity of two backends' outputs on the same samples. Spikes are compared on every
+    layer both backends read (`layer_spikes`; Lava reads the output layer only), each named
+    by `layer_names` (netx layer index -> name)."""
+    from tna import spikes as packed
     n = len(a.logits)
     pa, pb = a.logits.argmax(1), b.logits.argmax(1)
     agree = int((pa == pb).sum())
-    spikes_diff = int((a.spikes != b.spikes).sum())
     voltage_diff = None
     if a.voltage is not None and b.voltage is not None:
         voltage_diff = int((a.voltage != b.voltage).sum())
     per_sample = (a.spikes != b.spikes).reshape(n, -1).any(1)
     if voltage_diff:
         per_sample |= (a.voltage != b.voltage).reshape(n, -1).any(1)
+    names = layer_names or {}
+    by_layer = {}
+    for i in sorted(set(a.layer_spikes) & set(b.layer_spikes)):
+        by_layer[names.get(i, f"layer/{i}")] = packed.differing(a.layer_spikes[i],
+                                                                b.layer_spikes[i])
+        per_sample |= packed.samples_differing(a.layer_spikes[i], b.layer_spikes[i])
     steps = [s for s in (_first_divergence(a.spikes, b.spikes),
                          _first_divergence(a.voltage, b.voltage)) if s is not None]
     row = {
         "a": a.name, "b": b.name, "samples": n,
         "prediction_agreement": agree, "prediction_agreement_pct": 100.0 * agree / max(n, 1),
-        "spike_values_differing": spikes_diff, "voltage_values_differing": voltage_diff,
+        "spike_values_differing": (sum(by_layer.values()) if by_layer
+                                   else int((a.spikes != b.spikes).sum())),
+        "spike_values_differing_by_layer": by_layer,
+        "voltage_values_differing": voltage_diff,
         "samples_differing": int(per_sample.sum()),
         "samples_differing_pct": 100.0 * float(per_sample.mean()) if n else 0.0,
         "first_divergent_step": min(steps) if steps else None,

@@ -87,38 +87,43 @@ class _NetInfo:
     num_layers: int          # Dense/Conv blocks, i.e. Lava steps of pipeline delay
     first_type: str          # 'dense' or 'conv'
     max_delay_steps: int     # the most axonal delay a spike can collect on its way through
+    input_neuron: bool = False   # the data goes into net.in_layer.neuron.a_in (tna.netx)
+    in_ndim: int = 1         # the input layer's shape: 3 = (C, H, W), sent as (W, H, C)
 
 
 def _inspect_net(net_path: Path, skip_layers: int = 0) -> _NetInfo:
     """Read the layer types of a netx HDF5 file and check that run_lava can feed it."""
-    from tna.netx import BLOCK_TYPES, MAX_DELAY, input_neuron_problem, read_net
+    from tna.netx import BLOCK_TYPES, MAX_DELAY, NETX_LOADABLE, has_input_neuron, read_net
     from tna.netx import skip_layers as skip
 
     if not net_path.is_file():
         raise TnaError(f"{net_path}: no such network file; export one with `tna export`")
     model, _ = skip(read_net(net_path), skip_layers)
-    for i, layer in enumerate(model.layers):
-        if layer.type == "input" and layer.neuron is not None:
-            raise TnaError(input_neuron_problem(i, f"{net_path}: layer/{i}"))
     types = [layer.type for layer in model.layers]
     compute = [t for t in types if t in BLOCK_TYPES]      # one Lava block, one step each
     unsupported = sorted(set(types) - set(BLOCK_TYPES) - {"input", "flatten"})
-    if unsupported or not compute:
-        raise TnaError(f"{net_path}: layer types {unsupported or types} cannot run on Lava; "
-                       "netx runs input, flatten, dense, dense_rec and conv layers")
+    if unsupported:
+        raise TnaError(f"{net_path}: layer types {unsupported} cannot run on Lava; netx runs "
+                       f"{', '.join(NETX_LOADABLE)} layers")
+    if not compute:
+        raise TnaError(f"{net_path}: no {' or '.join(BLOCK_TYPES)} layer, so nothing for "
+                       f"Lava to run")
     delays = [min(int(np.max(layer.delay)), MAX_DELAY) for layer in model.layers
               if layer.delay is not None and np.size(layer.delay) and layer.type != "conv"]
+    neuron = has_input_neuron(model)
     return _NetInfo(num_layers=len(compute), first_type=compute[0],
-                    max_delay_steps=sum(max(d, 0) for d in delays))
+                    max_delay_steps=sum(max(d, 0) for d in delays), input_neuron=neuron,
+                    in_ndim=len(model.layers[0].shape) if neuron else 1)
 
 
 def _to_lava_layout(inputs: np.ndarray, info: _NetInfo) -> np.ndarray:
     """(N, C, H, W, T) or (N, neurons, T) slayer layout -> (N, T, *netx input shape).
 
-    netx conv blocks use (W, H, C) ("XYZ") shapes; a net starting with Dense takes the slayer
-    flatten order (C, H, W) of a conv-shaped input.
+    netx conv blocks and (C, H, W) input neurons use (W, H, C) ("XYZ") shapes; a net starting
+    with Dense takes the slayer flatten order (C, H, W) of a conv-shaped input.
     """
-    if inputs.ndim == 5 and info.first_type == "conv":
+    if inputs.ndim == 5 and (info.in_ndim == 3 if info.input_neuron
+                             else info.first_type == "conv"):
         return inputs.transpose(0, 4, 3, 2, 1)
     n, t = inputs.shape[0], inputs.shape[-1]
     return inputs.reshape(n, -1, t).transpose(0, 2, 1)
@@ -249,7 +254,8 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
     with tempfile.TemporaryDirectory(prefix="tna-lava-") as tmp:
         raw_spikes, raw_voltage, seconds = _simulate(
             net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
-            Path(tmp), models=models, loader=loader, skip_layers=skip_layers)
+            Path(tmp), models=models, loader=loader, skip_layers=skip_layers,
+            input_neuron=info.input_neuron)
     raw_spikes = raw_spikes.reshape(n, window, -1).transpose(0, 2, 1)
     spike_lag = SPIKE_OFFSET_PER_LAYER * info.num_layers
     voltage = None
@@ -263,8 +269,12 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
 
 
 def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backend, progress,
-              tmp, models="fast", loader="tna", skip_layers=0):
-    """Run the concatenated samples; returns raw (steps, out) spikes, v or None, seconds."""
+              tmp, models="fast", loader="tna", skip_layers=0, input_neuron=False):
+    """Run the concatenated samples; returns raw (steps, out) spikes, v or None, seconds.
+
+    Each layer resets where a sample's data reaches it (tna.netx.data_reset_offset): netx's
+    reset_offset 1, or 0 when the data goes into an input neuron's a_in (Intel's tutorials'
+    way; netx connects net.inp to nothing then)."""
     n, t = lava_inputs.shape[:2]
     steps = n * window
     in_shape = tuple(lava_inputs.shape[2:])
@@ -285,7 +295,8 @@ def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backen
         from tna.lava import procs as lava_procs
         from tna.lava.net import load_network
 
-        net = load_network(net_path, loader, reset_interval=window, reset_offset=1,
+        net = load_network(net_path, loader, reset_interval=window,
+                           reset_offset=0 if input_neuron else 1,
                            input_message_bits=input_message_bits,
                            input_shape=in_shape if len(in_shape) == 3 else None,
                            skip_layers=skip_layers)
@@ -298,7 +309,7 @@ def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backen
             sink = lava_procs.MemmapSink(shape=out_shape, path=str(tmp / "out.dat"),
                                          num_steps=steps,
                                          progress_path=str(tmp / "progress.dat"))
-            source.s_out.connect(net.inp)
+            source.s_out.connect(net.in_layer.neuron.a_in if input_neuron else net.inp)
             net.out.connect(sink.a_in)
             if readout == "voltage":
                 neuron = net.layers[-1].neuron

@@ -10,6 +10,7 @@ loader sets, `tna.lava.procs.STOCK_MODELS`) and records every neuron layer's spi
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +56,12 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
     stages = plan(model, tuple(x.shape[1:-1]), input_message_bits=input_message_bits,
                   reset_offset=reset_offset, loader=loader)
     timesteps = x.shape[-1]
-    steps = timesteps + len(stages) if steps is None else int(steps)
+    starts = list(itertools.accumulate(st.lag for st in stages))   # as in emulate
+    steps = timesteps + starts[-1] if steps is None else int(steps)
     per: dict = {name: {st.index: [] for st in stages} for name in record}
+    into_neuron = stages[0].kind == "input"         # Intel's tutorials' way: onto a_in
     for sample in x:
-        if stages[0].kind == "dense":
+        if stages[0].kind == "dense" or (into_neuron and len(stages[0].shape) == 1):
             sample = sample.reshape(-1, timesteps)
         data = np.zeros(sample.shape[:-1] + (steps,), dtype=np.int64)
         data[..., :min(timesteps, steps)] = sample[..., :steps]
@@ -66,7 +69,7 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
                            reset_interval=reset_interval, reset_offset=reset_offset,
                            skip_layers=skip_layers)
         source = io.source.RingBuffer(data=_to_lava(data))
-        source.s_out.connect(net.inp)
+        source.s_out.connect(net.in_layer.neuron.a_in if into_neuron else net.inp)
         monitors = []
         for st, block in zip(stages, net.layers):
             for name in record:
@@ -84,12 +87,13 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
                 per[name][st.index].append(arr.astype(bool) if name == "spikes" else arr.astype(np.int32))
         finally:
             net.stop()
-    result = EmulatorResult(steps=steps, timesteps=timesteps, offset=len(stages),
-                            out_layer=stages[-1].index)
+    result = EmulatorResult(steps=steps, timesteps=timesteps, offset=starts[-1],
+                            out_layer=stages[-1].index,
+                            starts={st.index: k for st, k in zip(stages, starts)})
     for name, layers in per.items():
         setattr(result, name, {i: torch.as_tensor(np.stack(v)) for i, v in layers.items()})
-    if steps >= timesteps + len(stages) and "spikes" in record and "v" in record:
-        sl = slice(len(stages), len(stages) + timesteps)
+    if steps >= timesteps + starts[-1] and "spikes" in record and "v" in record:
+        sl = slice(starts[-1], starts[-1] + timesteps)
         result.out_spikes = result.spikes[stages[-1].index][..., sl]
         result.out_voltage = result.v[stages[-1].index][..., sl]
     return result

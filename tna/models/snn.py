@@ -22,7 +22,7 @@ from tna.netx import NON_SPIKING_VTH_MANT, W_SCALE
 NON_SPIKING_THRESHOLD = NON_SPIKING_VTH_MANT / W_SCALE   # slayer units
 
 
-def _slayer():
+def import_slayer():
     """lava-dl slayer, imported lazily (it pulls torchvision and opencv) and quietly: its import
     prints a Prophesee warning on stdout and a CUDA note on stderr, which would pollute our
     output (e.g. `NET=$(tna export ...)`) and our one-line errors."""
@@ -41,7 +41,7 @@ def quantize_8bit(w: torch.Tensor, descale: bool = False) -> torch.Tensor:
     num_bits=7: slayer's default (8) clamps to [-512, 510]/64, which Loihi's 8-bit weights (even
     integers in [-256, 254]) cannot hold; a weight that drifted past ±4 in a long run made the
     net unexportable. With 7 the clamp is exactly the range the exporter accepts."""
-    return _slayer().utils.quantize_hook_fx(w, num_bits=7, descale=descale)
+    return import_slayer().utils.quantize_hook_fx(w, num_bits=7, descale=descale)
 
 
 class SNN(torch.nn.Module):
@@ -49,7 +49,7 @@ class SNN(torch.nn.Module):
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
-        slayer = _slayer()
+        slayer = import_slayer()
         self.spec = spec
         blocks = []
         n_layers = len(spec.layers)
@@ -118,7 +118,7 @@ class SNN(torch.nn.Module):
         """Whether `_forward_time_major` covers this net: convs and dense layers (past the
         first block) that are slayer's own, without bias or weight norm, dense ones on flat
         input; no pools."""
-        slayer = _slayer()
+        slayer = import_slayer()
         if len(self.blocks) < 2:
             return False
         for layer, block in zip(self.spec.layers[1:], list(self.blocks)[1:]):

@@ -589,6 +589,7 @@ def _metadata(graph, cfg: ImportConfig, conv: Conversion, out_shape, layers) -> 
     return netx.Metadata(
         dataset=str(gmeta.get("dataset", "")), timesteps=timesteps,
         encoding="direct" if cfg.input_message_bits else "rate", input_shape=in_shape,
+        input_bits=cfg.input_message_bits or 1,      # graded values fill the message bits
         input_message_bits=cfg.input_message_bits, readout=conv.readout,
         extra={"source": "nir", "nir_import": conv.to_dict()})
 

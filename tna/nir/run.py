@@ -71,19 +71,20 @@ def _steps(cfg) -> int | None:
 
 def _inputs(model: netx.NetxModel, cfg):
     """The inputs and labels `tna run` used, loaded the same way."""
-    from tna.deploy.runner import _dataset_inputs, _load_npy
+    from tna.deploy.inputs import dataset_inputs, load_npy
     if cfg.input:
-        x = _load_npy(cfg.input, model)
+        bits = cfg.input_message_bits if cfg.input_message_bits is not None else \
+            model.meta.input_message_bits
+        x = load_npy(cfg.input, model, cfg.input_layout, bits)
         return (x[:cfg.limit] if cfg.limit else x), None
-    return _dataset_inputs(model, cfg)
+    return dataset_inputs(model, cfg)
 
 
-def compare_float(flt, quant, conv: Conversion, labels, layer_counts: list,
-                  layer_samples: int) -> dict:
+def compare_float(flt, quant, conv: Conversion, labels, layer_counts: list) -> dict:
     """How far the quantised outputs `quant` (a BackendOutput) are from the float ones.
 
-    `layer_counts`: the quantised net's mean spikes per sample by layer, on the first
-    `layer_samples` samples (any backend's: they agree when parity holds)."""
+    `layer_counts`: the quantised net's mean spikes per sample by layer over every sample
+    (any backend's that reads every layer: they agree when parity holds)."""
     n = len(quant.logits)
     if conv.readout == "voltage":
         f_logits = (flt.voltage * conv.out_scale[None, :, None]).sum(-1)
@@ -93,13 +94,12 @@ def compare_float(flt, quant, conv: Conversion, labels, layer_counts: list,
     agree = int((f_logits.argmax(1) == q_logits.argmax(1)).sum())
     top = float(np.abs(f_logits).max()) or 1.0
     per_sample = np.abs(q_logits - f_logits).max(1) / top
-    k = min(layer_samples, n)
     row = {"a": FLOAT, "b": quant.name, "samples": n, "prediction_agreement": agree,
            "prediction_agreement_pct": 100.0 * agree / max(n, 1),
            "readout_max_relative_error": float(per_sample.max()) if n else 0.0,
            "readout_median_relative_error": float(np.median(per_sample)) if n else 0.0,
            "output_spike_values_differing": int((flt.spikes != quant.spikes).sum()),
-           "layer_spikes_per_sample": {FLOAT: [float(c[:k].mean()) for c in flt.layer_counts],
+           "layer_spikes_per_sample": {FLOAT: [float(c.mean()) for c in flt.layer_counts],
                                        "quantised": layer_counts}}
     if labels is not None:
         row[f"accuracy_{FLOAT}"] = 100.0 * float((f_logits.argmax(1) == labels).mean())
@@ -131,8 +131,8 @@ def run_nir(path, cfg, dt: float | None = None) -> NirRun:
         raise TnaError(f"{path}: the run used {len(quant.logits)} samples, the float "
                        f"comparison loaded {len(inputs)}")
     flt = simulate(graph, inputs, dt)
-    counts = result.layer_counts.get(quant.name) or next(iter(result.layer_counts.values()), [])
-    row = compare_float(flt, quant, conv, labels, counts, cfg.layer_samples)
+    counts = result.layer_counts.get(quant.name) or next(iter(result.layer_counts.values()), {})
+    row = compare_float(flt, quant, conv, labels, list(counts.values()))
     out = NirRun(result, conv, row)
     if cfg.report:
         with atomic_path(cfg.report) as tmp:

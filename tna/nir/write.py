@@ -130,17 +130,13 @@ def _flatten(i, layer, shape, dt, readout, form):
 _TO_NIR = {"dense": _dense, "conv": _conv, "flatten": _flatten}
 
 
-def _input_shape(model: netx.NetxModel) -> tuple:
-    first = model.layers[0]
-    if first.type == "input":
-        shape = tuple(first.shape)
-    elif model.meta is not None and model.meta.input_shape:
-        shape = tuple(model.meta.input_shape)
-    else:
-        raise TnaError("the net has no input layer and no tna metadata giving its input shape")
+def _graph_input_shape(model: netx.NetxModel) -> tuple:
+    """The NIR Input's shape: the net's input (tna.netx.input_shape), flat before a dense
+    first layer (netx's dense layers flatten their input)."""
+    shape = netx.input_shape(model)
     nxt = next((l for l in model.layers if l.type != "input"), None)
     if nxt is not None and nxt.type == "dense" and len(shape) > 1:
-        shape = (int(np.prod(shape)),)      # netx's dense layers flatten their input
+        shape = (int(np.prod(shape)),)
     return shape
 
 
@@ -187,7 +183,7 @@ def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT, form: str = "portabl
     if not neuron_ids:
         raise TnaError("the net has no neuron layer, so no NIR graph to write")
     voltage = model.meta is not None and model.meta.readout == "voltage"
-    shape = _input_shape(model)
+    shape = _graph_input_shape(model)
     nodes, edges = {"input": nir.Input(input_type={"input": np.array(shape)})}, []
     regroup = {}
     for i, layer in enumerate(model.layers):
@@ -224,20 +220,11 @@ def write_graph(graph, path) -> Path:
     return Path(path)
 
 
-def _is_netx(path: Path) -> bool:
-    import h5py
-    try:
-        with h5py.File(path, "r") as f:
-            return "layer" in f
-    except OSError:
-        return False
-
-
 def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT, form: str = "portable") -> Path:
     """Export a run / checkpoint (as `tna export` does) or convert a .net file, to NIR at
     `cfg.out`; then check that `nir.read` loads it and that it converts back to the same net."""
     src = Path(checkpoint)
-    if src.is_file() and _is_netx(src):
+    if src.is_file() and netx.is_netx_file(src):
         model, what = netx.read_net(src), f"{src}"
     else:     # the netx export, to a temporary file: the NIR graph is made from its integers
         from tna.export import export

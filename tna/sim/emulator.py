@@ -8,7 +8,9 @@ samples at once, in torch (CPU, or CUDA when the inputs are on CUDA).
 Timeline. Lava steps are t = 1..S; raw arrays hold step t at index t-1. Input sample step tau
 (0-based, tau < T) is sent by the RingBuffer source at step tau+1; after T steps the input is zero
 (the "drain"). Every synapse sends at step t what it computed from its input at step t-1, so the
-k-th neuron layer (k = 1..L) sees the input of step tau at step tau+1+k (plus its axonal delay):
+k-th neuron layer (k = 1..L) sees the input of step tau at step tau+1+k (plus its axonal delay).
+An input layer with a neuron (netx's Input block, fed on its a_in as Intel's tutorials do) has
+no synapse: it integrates x[tau] << 6 at raw index tau, adds no step, and is layer 0 here:
 
     raw index of (layer k, sample step tau) = tau + k;     ALIGNED:  out[..., tau] = raw[..., tau + L]
 
@@ -64,6 +66,8 @@ wraps modulo 2^24; with weights in [-256, 255] that needs a fan-in above 2^23 / 
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -72,8 +76,7 @@ import torch
 
 from tna.errors import TnaError
 from tna.netx import (CUBA_TYPES, MAX_DELAY, NETX_LOADABLE, Layer, NetxModel, conv_output_shape,
-                      dense_matrix, input_neuron_problem, neuron_of, optimizes_weights,
-                      synapse_weights)
+                      dense_matrix, neuron_of, optimizes_weights, synapse_weights)
 
 UV_MAX = 2**23                 # u, v are 24-bit signed on Loihi
 DECAY_UNITY = 4096             # decays are in units of 1/4096 per step
@@ -105,6 +108,12 @@ class EmulatorResult:
     out_layer: int = -1            # index in model.layers of the output layer
     out_spikes: torch.Tensor | None = None
     out_voltage: torch.Tensor | None = None
+    starts: dict = field(default_factory=dict)   # layer index -> raw index of its aligned step 0
+
+    def aligned(self, layer: int, name: str = "spikes") -> torch.Tensor:
+        """A recorded layer's variable on the aligned timeline, (N, *shape, T)."""
+        k = self.starts[layer]
+        return getattr(self, name)[layer][..., k:k + self.timesteps]
 
     def layers(self) -> list[int]:
         return sorted(set(self.spikes) | set(self.u) | set(self.v))
@@ -191,7 +200,7 @@ def netx_delays(delay, weight_shape: tuple) -> np.ndarray:
 class _Stage:
     """One neuron layer, ready to run."""
     index: int                     # position in model.layers
-    kind: str                      # 'dense' | 'conv'
+    kind: str                      # 'dense' | 'conv' | 'input' (an input neuron: x goes to a_in)
     in_shape: tuple                # slayer layout, without batch
     shape: tuple
     weight: np.ndarray             # int64: dense (out, in) after Lava's weight handling; conv as is
@@ -207,6 +216,7 @@ class _Stage:
     vth: int = 0                   # vThMant << 6
     bias: np.ndarray | None = None     # int64, already int16-wrapped and << 6, per neuron
     reset_offset: int = 0          # netx's per-layer reset offset
+    lag: int = 1                   # Lava steps from input to neurons: 1 per synapse, 0 for a_in
 
 
 def _where(i: int, layer: Layer) -> str:
@@ -314,8 +324,6 @@ def unsupported(model: NetxModel) -> str | None:
     """Why the emulator cannot run `model` (one line naming the layer), None when it can."""
     for i, layer in enumerate(model.layers):
         where = _where(i, layer)
-        if layer.type == "input" and layer.neuron is not None:
-            return input_neuron_problem(i, where)
         if layer.type not in _PLANNERS:
             return _unsupported_type(where, layer.type)
         n = neuron_of(layer)
@@ -335,10 +343,16 @@ class _Planning:
 
 
 def _plan_input(i: int, layer: Layer, p: _Planning) -> _Stage | None:
-    if layer.neuron is not None:
-        raise TnaError(input_neuron_problem(i, _where(i, layer)))
     p.shape = tuple(int(x) for x in layer.shape)     # netx takes the input shape from here
-    return None
+    if layer.neuron is None:
+        return None
+    if i:
+        raise TnaError(f"{_where(i, layer)}: an input layer with a neuron after other layers")
+    # An input neuron (netx's Input block) takes the data on a_in in the step it is sent, with
+    # no synapse and no bias (netx's create_input passes none).
+    stage = _Stage(index=i, kind="input", in_shape=p.shape, shape=p.shape, weight=None, lag=0)
+    _neuron_params(stage, dataclasses.replace(layer, bias=None), _where(i, layer))
+    return stage
 
 
 def _plan_flatten(i: int, layer: Layer, p: _Planning) -> _Stage | None:
@@ -434,9 +448,12 @@ class _Runner:
     def __init__(self, stage: _Stage, device: torch.device, max_in: int):
         self.s = stage
         self.device = device
-        w = torch.as_tensor(stage.weight, device=device)
-        self.dtype = _float_dtype(w, max_in, f"layer/{stage.index}")
-        self.w = w.to(self.dtype)
+        if stage.weight is None:                  # input neuron: a = x, integers below 2^53
+            self.dtype, self.w = torch.float64, None
+        else:
+            w = torch.as_tensor(stage.weight, device=device)
+            self.dtype = _float_dtype(w, max_in, f"layer/{stage.index}")
+            self.w = w.to(self.dtype)
         self.n = int(np.prod(stage.shape))
         self.bias = None if stage.bias is None else torch.as_tensor(
             stage.bias, dtype=torch.float64, device=device)
@@ -454,6 +471,8 @@ class _Runner:
     def _linear(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Exact float W . x for frames x (M, *in_shape) -> (M, n), integer-valued."""
         s = self.s
+        if s.kind == "input":
+            return x.reshape(x.shape[0], -1).to(self.dtype)
         if s.kind == "dense":
             y = x.reshape(x.shape[0], -1).to(self.dtype) @ w.T
         else:
@@ -476,6 +495,8 @@ class _Runner:
             return y * (1 << ACT_SHIFT)
         z = y.round().to(torch.int64)
         e = s.weight_exp
+        if s.kind == "input":                     # LIF: a_in << 6 in int32
+            return _wrap(z << ACT_SHIFT, 32)
         if s.kind == "conv":
             z = _wrap(z << e if e > 0 else z >> -e, 24)
         else:
@@ -488,17 +509,20 @@ class _Runner:
         """Input a << 6 (count, N, n) for raw steps j0..j0+count-1, float32 or float64.
 
         frames (F, N, *in_shape) hold the previous layer's output at raw steps f0..f0+F-1 (zero
-        elsewhere); the input at step p reaches the neurons at step p + 1 + delay.
+        elsewhere); the input at step p reaches the neurons at step p + lag + delay (lag 1
+        through a synapse, 0 into an input neuron's a_in).
         """
-        batch = frames.shape[1]
+        batch, lag = frames.shape[1], self.s.lag
         # Only frames that reach a step in range matter.
-        p_lo = max(f0, j0 - 1 - MAX_DELAY if self.s.delays is not None else j0 - 1)
-        p_hi = min(f0 + frames.shape[0], j0 + count - 1)
+        p_lo = max(f0, j0 - lag - MAX_DELAY if self.s.delays is not None else j0 - lag)
+        p_hi = min(f0 + frames.shape[0], j0 + count - lag)
         if p_hi <= p_lo:
             return torch.zeros((count, batch, self.n), dtype=torch.float32, device=self.device)
         used = p_hi - p_lo
         x = frames[p_lo - f0:p_hi - f0].reshape(used * batch, *frames.shape[2:])
-        if not self.s.graded:
+        if self.s.kind == "input":
+            x = _wrap(x.to(torch.int64), 32)      # a_in takes the values as sent (int32)
+        elif not self.s.graded:
             x = x != 0
         elif x.dtype != torch.int64 or bool((x.abs() >= 2**31).any()):
             x = _wrap(x.to(torch.int64), 32)      # the RingBuffer holds int32
@@ -519,7 +543,7 @@ class _Runner:
                          else torch.zeros((0, self.n), dtype=torch.float32, device=self.device))
             if self.delay_rows is None:
                 a = torch.zeros((count, batch, self.n), dtype=act.dtype, device=self.device)
-                a[p_lo + 1 - j0:p_hi + 1 - j0] = act
+                a[p_lo + lag - j0:p_hi + lag - j0] = act
                 return a
             # Axonal delays: neuron i gets the input of step j - 1 - d_i.
             j = torch.arange(j0, j0 + count, device=self.device).view(-1, 1)
@@ -616,11 +640,13 @@ def _windowed(stages: list[_Stage], reset_interval, reset_offset) -> bool:
     """Whether layer k can start from zero state at raw step k (where its data arrives).
 
     True without delays when no layer has a bias (every layer is idle before its data) or when
-    each layer resets exactly at raw step k (reset_offset = 1 modulo the interval).
+    each layer resets exactly at raw step k (reset_offset = 1 modulo the interval; 0 with an
+    input neuron, whose data arrives at raw step 0: tna.netx.data_reset_offset).
     """
     if any(st.delays is not None for st in stages):
         return False
-    if reset_interval is not None and reset_offset % reset_interval == 1 % reset_interval:
+    clean = stages[0].lag                     # 1, or 0 with an input neuron
+    if reset_interval is not None and reset_offset % reset_interval == clean % reset_interval:
         return True
     return all(st.bias is None for st in stages)
 
@@ -628,7 +654,8 @@ def _windowed(stages: list[_Stage], reset_interval, reset_offset) -> bool:
 def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
             record=("spikes",), record_layers="all", reset_interval: int | None = None,
             reset_offset: int = 0, steps: int | None = None,
-            batch_size: int = 1024, loader: str = "tna") -> EmulatorResult:
+            batch_size: int = 1024, loader: str = "tna",
+            aligned_layers: bool = False) -> EmulatorResult:
     """Run `model` on a batch of inputs exactly as netx + Lava's fixed-point simulator would.
 
     inputs: integers in slayer layout (N, C, H, W, T) or (N, F, T) (numpy or torch; CUDA tensors
@@ -643,6 +670,8 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
       layers) resets u and v when Lava step t satisfies t % R == (reset_offset + k) % R.
     steps: Lava steps to run (default T + L, L = neuron layers); input is zero after T.
     batch_size: samples run at once (bounds memory).
+    aligned_layers: record each layer's T aligned steps only (its raw steps from
+      `starts[layer]`; then `starts` are all 0), as cheap as record_layers=() where exact.
     loader: whose netx loader Lava runs the file with: 'tna' (conv weights through netx's
       optimize_weight_bits, as dense) or 'netx' (unmodified netx: conv at 8 bits, exponent 0).
     Returns an `EmulatorResult` (raw Lava timeline plus aligned output, see the module docstring).
@@ -666,7 +695,8 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
                        f"layer/{first.index} input {first.in_shape}")
     if reset_interval is not None and reset_interval < 1:
         raise TnaError(f"reset_interval must be a positive number of steps, got {reset_interval}")
-    n_layers = len(stages)
+    starts = list(itertools.accumulate(st.lag for st in stages))   # raw index of aligned step 0
+    n_layers = starts[-1]                     # pipeline steps: synapses (not an input neuron)
     steps = timesteps + n_layers if steps is None else int(steps)
     if steps < 1:
         raise TnaError(f"steps must be positive, got {steps}")
@@ -681,9 +711,12 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
         if unknown:
             raise TnaError(f"record_layers: {sorted(unknown)} are not dense/conv layers of the model")
     aligned = steps >= timesteps + n_layers
-    window = not keep and aligned and _windowed(stages, reset_interval, reset_offset)
+    if aligned_layers and not aligned:
+        raise TnaError(f"aligned_layers needs steps >= T + {n_layers}, got {steps}")
+    window = (not keep or aligned_layers) and aligned and \
+        _windowed(stages, reset_interval, reset_offset)
 
-    if input_message_bits > 0:
+    if input_message_bits > 0 or first.kind == "input":   # an input neuron's a_in takes values
         max_in = int(x.abs().max().item()) if x.numel() else 1
         x = x.to(torch.int64)
     else:
@@ -695,24 +728,28 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
     with torch.no_grad(), _exact_math(device):
         for lo in range(0, x.shape[0], batch_size):
             frames, f0 = x[lo:lo + batch_size].movedim(-1, 0), 0     # input step tau at raw tau
-            for k, r in enumerate(runners, start=1):
-                j0, count = (k, timesteps) if window else (0, steps)
+            for k, r in enumerate(runners):
+                j0, count = (starts[k], timesteps) if window else (0, steps)
                 a6 = r.synapse(frames, f0, j0, count)
-                is_last = k == n_layers
+                is_last = k == len(runners) - 1
                 want = r.s.index in keep
                 spikes, us, vs = r.neurons(a6, j0, reset_interval, want and "u" in record,
                                            (want and "v" in record) or is_last)
                 del a6
                 if want:
+                    part = slice(starts[k] - j0, starts[k] - j0 + timesteps) if aligned_layers \
+                        else slice(None)
                     for name, val in (("spikes", spikes), ("u", us), ("v", vs)):
                         if name in parts:
-                            parts[name][r.s.index].append(_to_slayer(val, r.s.shape))
+                            parts[name][r.s.index].append(_to_slayer(val[part], r.s.shape))
                 if is_last and aligned:
                     sl = slice(n_layers - j0, n_layers - j0 + timesteps)
                     out_s.append(_to_slayer(spikes[sl], r.s.shape))
                     out_v.append(_to_slayer(vs[sl], r.s.shape))
                 frames, f0 = spikes.reshape(count, spikes.shape[1], *r.s.shape), j0
-    result = EmulatorResult(steps=steps, timesteps=timesteps, offset=n_layers, out_layer=last)
+    result = EmulatorResult(steps=steps, timesteps=timesteps, offset=n_layers, out_layer=last,
+                            starts={st.index: 0 if aligned_layers else k
+                                    for st, k in zip(stages, starts)})
     for name, per_layer in parts.items():
         setattr(result, name, {i: torch.cat(v) for i, v in per_layer.items()})
     if aligned:
