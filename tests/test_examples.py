@@ -54,7 +54,7 @@ def documented_examples() -> set[str]:
     for text in texts:
         for m in re.finditer(r"(?m)(tna train [^\n`|]*)", text):
             cmd = m.group(1)
-            if "--help" in cmd or "RUN" in cmd or "..." in cmd or "…" in cmd:
+            if "--help" in cmd or "RUN" in cmd or "..." in cmd or "…" in cmd or "--resume" in cmd:
                 continue
             found.add(_normalise(cmd))
     return found

@@ -44,7 +44,11 @@ def resolve(path) -> Path:
 
 def load(path) -> dict:
     """Load and check a checkpoint without executing pickled code."""
+    from tna.files import not_a_checkpoint
     path = resolve(path)
+    why = not_a_checkpoint(path)
+    if why is not None:
+        raise TnaError(why)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -108,3 +112,14 @@ def load_model(path):
                        f"({str(e).splitlines()[0][:120]}); the checkpoint is damaged") from None
     model.eval()
     return model, state
+
+
+def data_config(state: dict):
+    """The `tna.data.DataConfig` a checkpoint was trained with: its config's data keys."""
+    import dataclasses
+
+    from tna.config import from_dict
+    from tna.data import DataConfig
+    keys = {f.name for f in dataclasses.fields(DataConfig)}
+    d = {k: v for k, v in state["config"].items() if k in keys}
+    return from_dict(DataConfig, d, where=f"{state['path']}: config")

@@ -117,8 +117,13 @@ from tna.train.config import TrainConfig  # noqa: E402  (light: no torch import)
               help="Train data-parallel in this many processes (torchrun; gloo on CPU, nccl "
                    "with --device cuda, one GPU each); --batch-size stays the global batch. "
                    "[default: 1]")
-@config_options(TrainConfig)
-def train(config_file, nproc, **flags):
+@click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
+              metavar="[RUN]",
+              help="Continue a stopped run: --resume RUN reads RUN/config.yaml (flags beside "
+                   "it must agree with it, except --epochs, --threads, --device, --progress); "
+                   "a bare --resume continues --out with the flags given.")
+@config_options(TrainConfig, skip=("resume",))
+def train(config_file, nproc, resume_run, **flags):
     """Train a base SNN (with its twin for --method tna) and write a run folder.
 
     The run folder holds checkpoint.pt (latest), best.pt, metrics.jsonl, curves.png,
@@ -128,7 +133,12 @@ def train(config_file, nproc, **flags):
     from tna.train import train as run_train
     debug = click.get_current_context().find_root().obj["debug"]
     with distributed.quiet_worker(debug):     # under torchrun only rank 0 speaks
-        cfg = build_config(TrainConfig, config_file, flags, "train")
+        if resume_run:
+            cfg = _resume_config(resume_run, config_file, flags)
+        else:
+            cfg = build_config(TrainConfig, config_file, flags, "train")
+            if resume_run == "":
+                cfg = dataclasses.replace(cfg, resume=True)
         if nproc is not None and nproc < 1:
             raise TnaError(f"--nproc {nproc}: must be a whole number ≥ 1")
         if nproc is not None and nproc > 1:   # torchrun runs this command in each process
@@ -136,6 +146,32 @@ def train(config_file, nproc, **flags):
         path = run_train(cfg)
     if distributed.is_main():
         click.echo(str(path))
+
+
+def _resume_config(run: str, config_file, flags: dict) -> TrainConfig:
+    """The config of the run in folder `run` (its config.yaml), to continue it; flags given
+    beside --resume RUN must agree with it, except the ones a resume may change."""
+    from pathlib import Path
+
+    from tna.config import from_dict, load_yaml
+    from tna.train.config import RESUME_FREE
+    saved = Path(run) / "config.yaml"
+    if config_file:
+        raise TnaError(f"--resume {run} reads {saved}; give no --config beside it")
+    if not saved.is_file():
+        raise TnaError(f"--resume {run}: no {saved}; give a run folder written by `tna train`")
+    cfg = from_dict(TrainConfig, load_yaml(str(saved)), where=str(saved))
+    given = {k: v for k, v in flags.items() if v is not None}
+    for key, value in given.items():
+        if key not in RESUME_FREE and key != "out" and getattr(cfg, key) != value:
+            flag = "--" + key.replace("_", "-")
+            raise TnaError(f"--resume {run}: {flag} {value} differs from the run's "
+                           f"{getattr(cfg, key)!r} ({saved}); drop the flag to continue the "
+                           f"same run, or train a new --out")
+    if "out" in given and Path(given["out"]).resolve() != Path(run).resolve():
+        raise TnaError(f"--resume {run}: --out {given['out']} is another folder; drop --out")
+    free = {k: v for k, v in given.items() if k in RESUME_FREE}
+    return dataclasses.replace(cfg, out=str(run), resume=True, **free)
 
 
 # --------------------------------------------------------------------------- export
@@ -379,13 +415,26 @@ def bench(config_file, preset, sets, methods, weights, seeds, alphas, teacher, j
 @click.option("--out", default="runs/demo", help="Folder for the run, the .net and the report.")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: by data set).")
 @click.option("--lava-samples", type=int, default=100, help="Test samples run on lava-sim.")
-def demo(out, epochs, lava_samples):
+@click.option("--progress/--no-progress", default=True,
+              help="Progress bars (drawn only on a terminal in any case).")
+def demo(out, epochs, lava_samples, progress):
     """Train briefly, export ternary, check the full test set on the emulator and a sample
     on lava-sim. Uses Fashion-MNIST when installed, else scikit-learn digits.
     """
     from tna.demo import demo as run_demo
-    ok = run_demo(out, epochs=epochs, lava_samples=lava_samples)
+    ok = run_demo(out, epochs=epochs, lava_samples=lava_samples, progress=progress)
     sys.exit(0 if ok else 1)
+
+
+def _usage_message(e: click.UsageError) -> str:
+    """click's message, with typo suggestions only for options that are close to the typo
+    (click also offers e.g. --nproc for --epoch)."""
+    import difflib
+    if isinstance(e, click.NoSuchOption) and e.possibilities:
+        close = difflib.get_close_matches(e.option_name, e.possibilities, n=3, cutoff=0.8)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        return f"no such option: {e.option_name}{hint}"
+    return e.format_message()
 
 
 def main(argv=None) -> None:
@@ -408,7 +457,7 @@ def main(argv=None) -> None:
         if debug:
             raise
         cmd = e.ctx.command_path if e.ctx else "tna"
-        click.echo(f"error: {e.format_message()} (see '{cmd} --help')", err=True)
+        click.echo(f"error: {_usage_message(e)} (see '{cmd} --help')", err=True)
         sys.exit(2)
     except TnaError as e:
         if debug:

@@ -31,6 +31,17 @@ def _allowed(tp) -> tuple:
     return (origin or tp,)
 
 
+def check_int(key: str, value, lo: int, hi: int | None = None, allow_none: bool = False):
+    """The one wording of a whole-number check: 'key = value: must be a whole number ≥ lo'."""
+    import numbers
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo or (
+            hi is not None and value > hi):
+        rng = f"in {lo}..{hi}" if hi is not None else f"≥ {lo}"
+        raise TnaError(f"{key} = {value!r}: must be a whole number {rng}")
+
+
 def from_dict(cls, d: dict, where: str = "config"):
     """Build `cls` from a plain dict, naming unknown keys and values of the wrong type."""
     if not isinstance(d, dict):

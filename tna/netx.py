@@ -306,13 +306,15 @@ def read_net(path) -> NetxModel:
     """Read a netx HDF5 file into a `NetxModel`; raise TnaError naming the file and the problem."""
     import h5py
 
+    from tna.files import not_a_net
     path = Path(path)
-    if not path.is_file():
-        raise TnaError(f"{path}: no such file; give the path of a .net file written by `tna export`")
+    why = not_a_net(path)
+    if why is not None:
+        raise TnaError(why)
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise TnaError(f"{path}: not a readable HDF5 file ({_short(e)}); export it again") from None
+        raise TnaError(f"{path}: a damaged HDF5 file ({_short(e)}); export it again") from None
     try:
         with f:
             return _read_open(f, str(path))

@@ -174,8 +174,9 @@ def _bias(layer) -> torch.Tensor | None:
 def _cuba(block, z: torch.Tensor, vth: int, bias) -> tuple:
     """slayer's CUBA dynamics of `block` on synaptic input z, with Lava's exact threshold
     comparison and bias (see the module docstring): (spikes 0/1, voltage before reset)."""
-    from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as li
-    from lava.lib.dl.slayer.utils import quantize
+    from tna.models.snn import import_slayer
+    slayer = import_slayer()
+    li, quantize = slayer.neuron.dynamics.leaky_integrator, slayer.utils.quantize
     n = block.neuron
     zero = torch.zeros(1)
     current = li.dynamics(z, quantize(n.current_decay), zero, n.s_scale)
@@ -190,12 +191,20 @@ def _cuba(block, z: torch.Tensor, vth: int, bias) -> tuple:
 
 
 def run_reference(model: NetxModel, inputs, readout: str | None = None,
-                  batch_size: int = 500) -> ReferenceOutput:
+                  batch_size: int = 500, progress: bool = False) -> ReferenceOutput:
     """Evaluate `model` on integer `inputs` (N, ..., T) in batches; outputs concatenated."""
+    import sys
+
+    from tqdm import tqdm
+
+    from tna.console import progress_enabled
     readout = readout or (model.meta.readout if model.meta else "spike")
     net = ReferenceNet(model, readout)
     inputs = torch.as_tensor(np.asarray(inputs), dtype=torch.float32)
-    outs = [net(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)]
+    starts = range(0, len(inputs), batch_size)
+    outs = [net(inputs[i:i + batch_size]) for i in tqdm(
+        starts, desc="reference", unit="batch", leave=False, file=sys.stderr,
+        disable=not progress_enabled(progress) or len(starts) < 2)]
     return ReferenceOutput(
         spikes=torch.cat([o.spikes for o in outs]),
         voltage=torch.cat([o.voltage for o in outs]),

@@ -36,8 +36,14 @@ def test_tiny_grid_writes_csv_tables_and_plots(tiny):
         in tables
     assert "| T-SNN |" in tables and "4/4 exact" in tables
     assert "Machine load while the cells ran" in tables
-    for png in ("alpha_sweep.png", "methods.png", "memory.png"):
+    from tna.bench.report import tables as make_tables
+    noted = make_tables([json.loads((tiny / n / "cell.json").read_text()) for n in
+                         ("single-ternary-s0", "tna-ternary-a0.0001-s0")], "digits", None,
+                        "Smoke test: not a result")
+    assert noted.splitlines()[2] == "**Smoke test: not a result**"
+    for png in ("methods.png", "memory.png"):
         assert (tiny / png).read_bytes()[:4] == b"\x89PNG"
+    assert not (tiny / "alpha_sweep.png").exists()         # one alpha is no sweep
 
 
 def test_rerun_skips_finished_cells_and_resumes_a_killed_one(tiny):
@@ -127,6 +133,8 @@ def test_every_shipped_bench_config_is_valid():
     from tna.config import from_dict, load_yaml, presets
     assert {"digits-tiny", "fmnist-cpu", "fmnist-cpu-full", "fmnist-kd-cpu", "fmnist-gpu",
             "paper"} <= set(presets("bench"))
+    tiny = from_dict(BenchConfig, load_yaml("digits-tiny", "bench"), where="digits-tiny")
+    assert tiny.note.startswith("Smoke test")        # its tables.md must not read as a result
     for name in presets("bench"):
         cfg = from_dict(BenchConfig, load_yaml(name, "bench"), where=name)
         for cell in cells(cfg):

@@ -148,19 +148,19 @@ def test_flat_data_cannot_augment():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(dataset="cifar"), "data.dataset='cifar'"),
-    (dict(val_size=-1), "data.val_size=-1"),
-    (dict(val_size=1.5), "data.val_size=1.5"),
-    (dict(val_size=float("nan")), "data.val_size=nan"),
-    (dict(limit=0), "data.limit=0"),
-    (dict(augment="yes"), "data.augment='yes'"),
-    (dict(encoding="latency"), "data.encoding='latency'"),
-    (dict(input_bits=9), "data.input_bits=9"),
-    (dict(input_bits=True), "data.input_bits=True"),
-    (dict(timesteps=0), "data.timesteps=0"),
-    (dict(crop_padding=-1), "data.crop_padding=-1"),
-    (dict(seed=1.5), "data.seed=1.5"),
-    (dict(data_dir=3), "data.data_dir=3"),
+    (dict(dataset="cifar"), "dataset = 'cifar'"),
+    (dict(val_size=-1), "val_size = -1"),
+    (dict(val_size=1.5), "val_size = 1.5"),
+    (dict(val_size=float("nan")), "val_size = nan"),
+    (dict(limit=0), "limit = 0"),
+    (dict(augment="yes"), "augment = 'yes'"),
+    (dict(encoding="latency"), "encoding = 'latency'"),
+    (dict(input_bits=9), "input_bits = 9"),
+    (dict(input_bits=True), "input_bits = True"),
+    (dict(timesteps=0), "timesteps = 0"),
+    (dict(crop_padding=-1), "crop_padding = -1"),
+    (dict(seed=1.5), "seed = 1.5"),
+    (dict(data_dir=3), "data_dir = 3"),
 ])
 def test_config_validation(kwargs, match):
     with pytest.raises(TnaError, match=match.replace("(", r"\(").replace(".", r"\.")):

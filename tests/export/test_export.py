@@ -221,8 +221,10 @@ def test_write_is_atomic_and_a_failed_export_keeps_the_old_file(trained, tmp_pat
         real(g, layer)
 
     monkeypatch.setattr(netx, "_write_layer", fail_on_third_layer)
+    with pytest.raises(TnaError, match="exists; pass --force"):
+        do_export(best, path, verify=False)      # an existing --out is kept without --force
     with pytest.raises(OSError, match="disk full"):
-        do_export(best, path, verify=False)
+        do_export(best, path, verify=False, force=True)
     assert calls["n"] == 3                       # it failed while writing, not before
     assert path.read_bytes() == before           # the previous file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["keep.net"]   # no temporary left
@@ -246,3 +248,32 @@ def test_export_errors_are_one_line(tmp_path, trained):
     torch.save(state, tmp_path / "nan.pt")
     with pytest.raises(TnaError, match="NaN"):
         do_export(tmp_path / "nan.pt", tmp_path / "x.net")
+
+
+def test_an_interrupted_run_says_which_checkpoint_and_refuses_a_silent_fp_net(tmp_path, capsys):
+    """A ternary run stopped before its ternary phase has no best.pt and fp weights: export
+    refuses, naming --resume and --ternary; with --ternary it compresses; a stopped fp run
+    exports checkpoint.pt and says which epoch."""
+    from tna.train import TrainConfig, train
+
+    def stop(model, row):
+        raise KeyboardInterrupt
+
+    base = dict(dataset="digits", arch="16-8-out", limit=96, batch_size=32, augment=False,
+                progress=False, epochs=3)
+    for name, weights in (("tern", "ternary"), ("fp", "fp")):
+        with pytest.raises(KeyboardInterrupt):
+            train(TrainConfig(**base, weights=weights, ternary_after=2,
+                              out=str(tmp_path / name)), on_epoch=stop)
+        assert not (tmp_path / name / "best.pt").exists() or weights == "fp"
+    with pytest.raises(TnaError, match=r"a ternary run stopped at epoch 1, before its ternary "
+                                       r"phase \(from epoch 3\).*--resume.*--ternary"):
+        export(tmp_path / "tern", ExportConfig(out=str(tmp_path / "t.net"), progress=False))
+    assert not (tmp_path / "t.net").exists()
+    capsys.readouterr()
+    export(tmp_path / "tern", ExportConfig(out=str(tmp_path / "t.net"), ternary=True,
+                                           progress=False, verify=False))
+    err = capsys.readouterr().err
+    assert "no best.pt" in err and "exporting checkpoint.pt, epoch 1 of 3, weights fp" in err
+    assert netx.read_net(tmp_path / "t.net").meta.weights == "ternary"
+    assert "ternary weights" in err and "checked by tna's emulator" in err

@@ -32,9 +32,7 @@ def inputs(encoding, n=64):
 
 def digits_inputs(best, n=64):
     from tna.data import load_data
-    from tna.export.writer import _train_cfg
-    from tna.train.loop import _data_config
-    cfg = _data_config(_train_cfg(ckpt.load(best)))
+    cfg = ckpt.data_config(ckpt.load(best))
     x, _ = next(load_data(cfg, batch_size=n, eval_batch_size=n).test.batches(0))
     return x
 

@@ -306,3 +306,16 @@ def test_is_nir_file_looks_inside(build, tmp_path):
     graph = write(_graph(build), tmp_path / "graph.h5")
     assert is_nir_file(graph)
     assert is_nir_file(tmp_path / "missing.nir") and not is_nir_file(tmp_path / "missing.net")
+
+
+def test_the_subtract_reset_note_is_for_snntorch_shaped_graphs(build):
+    """snnTorch's exporter writes v_reset = 0 whatever reset the net used; its neurons carry
+    r = tau_mem / 1e-4. Norse writes r = 1, tna's own graphs carry tna_metadata."""
+    from tna.nir.read import SUBTRACT_RESET_NOTE, caveats
+    assert caveats(build.foreign_graph()) == [SUBTRACT_RESET_NOTE]
+    norse = _chain(nir.Input(input_type={"input": np.array([3])}),
+                   nir.Affine(weight=np.ones((2, 3)), bias=np.zeros(2)),
+                   nir.LIF(tau=np.full(2, 1e-5), r=np.ones(2), v_leak=np.zeros(2),
+                           v_threshold=np.ones(2)))
+    assert caveats(norse) == []
+    assert caveats(build.foreign_graph(metadata={"tna_metadata": "{}"})) == []

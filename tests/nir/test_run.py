@@ -147,7 +147,8 @@ def test_foreign_graph_runs_and_matches_the_float_reference(foreign, build, call
     _, conv = to_netx(graph, ImportConfig(dt=build.dt, timesteps=T))
     v_ref, counts_ref = float_reference(graph, x, build.dt)
     f_logits = (conv.out_scale[None, :, None] * v_ref).sum(-1)
-    q_logits = np.load(folder / "y_voltage.npy").sum(-1)
+    q_logits = np.load(folder / "y.npy").sum(-1)               # the voltage readout itself
+    assert np.load(folder / "y_predicted.npy").tolist() == q_logits.argmax(1).tolist()
     agree = (f_logits.argmax(1) == q_logits.argmax(1)).mean()
     median = np.median(np.abs(q_logits - f_logits).max(1)) / np.abs(f_logits).max()
     assert agree >= 0.90 and median <= 0.03, (agree, median)

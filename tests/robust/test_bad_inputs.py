@@ -76,13 +76,13 @@ def c_truncated_net(tmp, rq):
 def c_text_net(tmp, rq):
     net = tmp / "notes.net"
     net.write_text("this is not a network\n")
-    return ["run", net], [str(net), "not a readable HDF5 file", "export it again"]
+    return ["run", net], [str(net), "not a netx file (not HDF5 at all)", "tna export"]
 
 
 def c_empty_net(tmp, rq):
     net = tmp / "empty.net"
     net.touch()
-    return ["validate", net], [str(net), "export it again"]
+    return ["validate", net], [str(net), "an empty file", "export the net again"]
 
 
 def c_missing_net(tmp, rq):
@@ -232,14 +232,14 @@ def c_ckpt_inf(tmp, rq):
 def c_ckpt_random_bytes(tmp, rq):
     bad = tmp / "random.pt"
     bad.write_bytes(np.random.default_rng(1).bytes(4096))
-    return ["export", bad], [str(bad), "refused to load", "tna train"]
+    return ["export", bad], [str(bad), "not a tna checkpoint", "tna train"]
 
 
 def c_ckpt_malicious_pickle(tmp, rq):
     bad, marker = tmp / "evil.pt", tmp / "PWNED"
     bad.write_bytes(pickle.dumps({"format": "tna-checkpoint", "x": _Marker(marker)}))
-    rq.node.marker_file = marker
-    return ["export", bad], [str(bad), "refused", "tna train"]
+    rq.node.marker_file = marker      # not the zip torch.save writes: never unpickled
+    return ["export", bad], [str(bad), "not a tna checkpoint", "tna train"]
 
 
 def c_ckpt_malicious_torch_zip(tmp, rq):
@@ -249,10 +249,49 @@ def c_ckpt_malicious_torch_zip(tmp, rq):
     return ["export", bad], [str(bad), "refused", "tna train"]
 
 
+def c_run_folder_given_to_run(tmp, rq):
+    run = tmp / "runs" / "fm"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(b"PK\x03\x04")
+    return ["run", run], [str(run), "a run folder, not a netx file", "tna export"]
+
+
+def c_checkpoint_given_to_inspect(tmp, rq):
+    ckpt = tmp / "best.pt"
+    ckpt.write_bytes(b"PK\x03\x04 a zip")
+    return ["inspect", ckpt], [str(ckpt), "a tna checkpoint, not a netx file", "tna export"]
+
+
+def c_net_given_to_export(tmp, rq):
+    net = rq.getfixturevalue("make_net")()
+    net.write_bytes(net.read_bytes()[:3000])           # a damaged .net
+    return ["export", net, "--out", tmp / "x.net"], [str(net), "an HDF5 file",
+                                                     "not a checkpoint", "tna run"]
+
+
+def c_export_onto_an_existing_file(tmp, rq):
+    net = rq.getfixturevalue("make_net")()
+    run = tmp / "r"
+    run.mkdir()
+    return ["export", net, "--out", net], [str(net), "exists; pass --force"]
+
+
+def c_resume_with_a_different_flag(tmp, rq):
+    run = tmp / "r"
+    run.mkdir()
+    (run / "config.yaml").write_text("dataset: digits\nlr: 0.003\n")
+    return ["train", "--resume", run, "--lr", "0.01"], ["--lr 0.01 differs from the run's",
+                                                        "config.yaml"]
+
+
+def c_flag_typo_suggests_only_close_ones(tmp, rq):
+    return ["train", "--epoch", "3"], ["no such option: --epoch (did you mean --epochs?)"]
+
+
 def c_ckpt_empty_file(tmp, rq):
     bad = tmp / "checkpoint.pt"
     bad.touch()
-    return ["export", bad], [str(bad), "not a readable tna checkpoint", "tna train"]
+    return ["export", bad], [str(bad), "an empty file, not a checkpoint", "tna train"]
 
 
 def c_ckpt_foreign_dict(tmp, rq):
@@ -430,7 +469,7 @@ def test_valid_tiny_net_passes(make_net, cli):
 def test_debug_shows_traceback(tmp_path, cli, tna_exec):
     net = tmp_path / "notes.net"
     net.write_text("not hdf5")
-    with pytest.raises(TnaError, match="not a readable HDF5 file"):
+    with pytest.raises(TnaError, match="not a netx file"):
         cli("--debug", "validate", net)      # in-process: the exception propagates
     tna_cmd, env = tna_exec
     done = subprocess.run(tna_cmd("--debug", "validate", net), capture_output=True, text=True,

@@ -73,7 +73,7 @@ def test_short_tna_ternary_run_learns_and_writes_its_run_folder(tmp_path):
     assert state["twin"] is not None and state["config"] == cfg.to_dict()
 
 
-def test_resume_reaches_the_same_weights(tmp_path):
+def test_resume_reaches_the_same_weights(tmp_path, capsys):
     # Interrupted after epoch 2 of 3 (compression switched on after epoch 1; dropout on, so
     # the saved RNG state matters) and resumed: bit-identical to the uninterrupted run.
     # The cosine schedule depends on --epochs, so the run is really interrupted (after its
@@ -87,7 +87,10 @@ def test_resume_reaches_the_same_weights(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(TrainConfig(**common, out=str(tmp_path / "part")), on_epoch=interrupt)
-    train(TrainConfig(**common, out=str(tmp_path / "part"), resume=True))
+    assert f"resume with `tna train --resume {tmp_path / 'part'}`" in capsys.readouterr().err
+    # as a user resumes: `tna train --resume RUN` alone, the settings from RUN/config.yaml
+    from tna.cli import main
+    main(["train", "--resume", str(tmp_path / "part"), "--no-progress"])    # no SystemExit
     a = ckpt.load(tmp_path / "full" / "checkpoint.pt")
     b = ckpt.load(tmp_path / "part" / "checkpoint.pt")
     assert a["epoch"] == b["epoch"] == 3
@@ -186,3 +189,12 @@ def _npz_with_classes(tmp_path, k):
     path = tmp_path / "tiny.npz"
     np.savez(path, x=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y=np.arange(40) % k)
     return path
+
+
+def test_one_epoch_works_with_the_defaults(tmp_path):
+    """--epochs 1 needs no --ternary-after: it defaults to half the epochs (here 0)."""
+    cfg = TrainConfig(**{**TINY, "epochs": 1, "out": str(tmp_path / "one")})
+    assert cfg.ternary_after is None and cfg.compress_after == 0
+    assert TrainConfig(**{**TINY, "epochs": 4}).compress_after == 2
+    best = train(cfg)
+    assert ckpt.load(best)["compression"]["mode"] == "ternary"

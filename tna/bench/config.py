@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tna.config import check_int
 from tna.errors import TnaError
 from tna.train.config import METHODS, WEIGHT_MODES
 
@@ -25,6 +26,7 @@ class BenchConfig:
     deploy_limit: int | None = None   # deployed accuracy on the first N test samples (None: all)
     activity_samples: int = 200       # test samples for spikes and synaptic ops per inference
     out: str = "runs/bench"           # the bench folder: one folder per cell, results.csv, tables.md
+    note: str = ""                    # printed at the top of tables.md (e.g. that a preset is a smoke test)
     progress: bool = True
 
     def __post_init__(self):
@@ -59,9 +61,7 @@ class BenchConfig:
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(key, "must be a whole number ≥ 1")
-        if self.deploy_limit is not None and (isinstance(self.deploy_limit, bool)
-                                              or self.deploy_limit < 1):
-            bad("deploy_limit", "must be ≥ 1")
+        check_int("deploy_limit", self.deploy_limit, 1, allow_none=True)
         for key in ("method", "weights", "seed", "out", "resume", "teacher", "progress"):
             if key in self.train or key.replace("_", "-") in self.train:
                 raise TnaError(f"train: {key!r} is set per cell by the grid; use the bench's "

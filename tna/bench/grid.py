@@ -166,7 +166,7 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
         best = train(dataclasses.replace(tcfg, resume=resume))
     result = json.loads((run_dir / "result.json").read_text())
     net = export(best, ExportConfig(out=str(folder / "model.net"), limit=cfg.deploy_limit,
-                                    progress=False))
+                                    progress=False, force=True))   # the cell's own file
     deployed = run(net, RunConfig(backend="emulator", compare="reference,emulator",
                                   limit=cfg.deploy_limit, progress=False))
     cost = costs(net, measure=True, limit=cfg.activity_samples)
@@ -177,7 +177,7 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
         "alpha": cell.alpha,
         "teacher": teacher_cell(cell, cfg).name if cell.method in KD_METHODS else None,
         "dataset": tcfg.dataset, "arch": tcfg.arch, "epochs": tcfg.epochs,
-        "ternary_after": tcfg.ternary_after if cell.weights != "fp" else None,
+        "ternary_after": tcfg.compress_after if cell.weights != "fp" else None,
         "torch_test_acc": round(result["test_acc"], 2),
         "best_val_acc": round(result["best_val_acc"], 2) if result.get("best_val_acc") else None,
         "deployed_acc": deployed.accuracy.get("emulator"),

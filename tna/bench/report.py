@@ -123,7 +123,7 @@ def _alpha_table(records, out_dir: Path | None) -> list:
     return lines
 
 
-def tables(records, dataset: str, out_dir: Path | None = None) -> str:
+def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -> str:
     a0 = main_alpha(records)
     modes = [m for m in ("fp", "ternary", "binary") if any(r["weights"] == m for r in records)]
     methods = [m for m in ("single", "tna", "kd", "kd-ce") if any(r["method"] == m
@@ -131,7 +131,7 @@ def tables(records, dataset: str, out_dir: Path | None = None) -> str:
     paper = dataset == "fashion-mnist"
     cfg = records[0]
     lines = [f"# Bench: {dataset}, {cfg['arch']}, {cfg['epochs']} epochs "
-             f"({cfg['hardware']})", "",
+             f"({cfg['hardware']})", ""] + ([f"**{note}**", ""] if note else []) + [
              "Accuracy in % on the full test split unless stated: mean ± std over seeds "
              "(seeds). *PyTorch*: the trained base in PyTorch; *deployed*: the exported netx file "
              "on tna's emulator, checked spike for spike against the slayer reference. "
@@ -227,6 +227,8 @@ def plot_alpha_sweep(records, out: Path) -> Path | None:
         return None
     mode = sweep_mode(records)
     alphas = sorted({r["alpha"] for r in tna if r["weights"] == mode}, reverse=True)
+    if len(alphas) < 2:            # one alpha is no sweep: the lines would say nothing
+        return None
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     panels = (("ce_base", "val_ce", "cross-entropy (base)"), ("mse", "val_mse", "matching loss "
               "(logit MSE)"), ("train_acc", "val_acc", "accuracy (%)"))
@@ -266,21 +268,22 @@ def plot_methods(records, out: Path) -> Path:
                                                                   for r in records)]
     fig, ax = plt.subplots(figsize=(2 + 1.8 * len(modes), 4))
     width = 0.8 / len(methods)
-    for j, m in enumerate(methods):
-        means, sds = [], []
-        for w in modes:
-            mu, sd = mean_std(list(_by(records, m, w, a0 if m == "tna" else None).values()))
-            means.append(mu)
-            sds.append(sd)
-        ax.bar([i + j * width for i in range(len(modes))], means, width, yerr=sds,
-               label=METHOD_NAMES[m], capsize=3)
+    for j, m in enumerate(methods):       # points, not bars: the axis need not start at 0
+        for i, w in enumerate(modes):
+            vals = list(_by(records, m, w, a0 if m == "tna" else None).values())
+            if not vals:
+                continue
+            mu, sd = mean_std(vals)
+            x = i + j * width
+            ax.errorbar([x], [mu], yerr=[sd], fmt="o", color=f"C{j}", capsize=4,
+                        label=METHOD_NAMES[m] if i == 0 else None)
+            ax.scatter([x] * len(vals), vals, s=8, color=f"C{j}", alpha=0.4)
     ax.set_xticks([i + width * (len(methods) - 1) / 2 for i in range(len(modes))])
     ax.set_xticklabels([MODE_NAMES[w] for w in modes])
-    lo = min(r["torch_test_acc"] for r in records)
-    ax.set_ylim(max(0, lo - 5), 100)
-    ax.set_ylabel("test accuracy (%), PyTorch")
-    ax.legend()
-    ax.set_title("methods (mean ± std over seeds)")
+    ax.set_ylabel("test accuracy (%), PyTorch (axis zoomed)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("methods: mean ± std over seeds, dots = seeds", fontsize=9)
     path = out / "methods.png"
     _save(fig, path)
     return path
@@ -302,7 +305,12 @@ def plot_memory(records, out: Path) -> Path:
         ax.scatter(r["weight_kib_needed"], r["deployed_acc"], marker=markers[r["method"]],
                    color=colors[r["weights"]], label=None if label in seen else label)
         seen.add(label)
-    ax.set_xscale("log")
+    kib = [r["weight_kib_needed"] for r in records if r.get("deployed_acc") is not None]
+    if kib and max(kib) > 10 * min(kib):      # a log axis only where it spans decades
+        from matplotlib.ticker import ScalarFormatter
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter())
     ax.set_xlabel("weight memory (KiB, at the bits the values need)")
     ax.set_ylabel("deployed test accuracy (%)")
     ax.legend(fontsize=7)
@@ -311,11 +319,11 @@ def plot_memory(records, out: Path) -> Path:
     return path
 
 
-def write_report(records: list, out: Path) -> list:
+def write_report(records: list, out: Path, note: str = "") -> list:
     """results.csv, tables.md and the plots; returns the paths written."""
     records = sorted(records, key=lambda r: (r["method"], r["weights"], r["alpha"] or 0,
                                              r["seed"]))
-    write_text(out / "tables.md", tables(records, records[0]["dataset"], out))
+    write_text(out / "tables.md", tables(records, records[0]["dataset"], out, note))
     paths = [write_csv(records, out), out / "tables.md"]
     paths += [p for p in (plot_alpha_sweep(records, out), plot_methods(records, out),
                           plot_memory(records, out)) if p]

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
 from tna.atomic import write_text
+from tna.console import log as _log
 from tna.bench.config import BenchConfig
 from tna.bench.grid import (KD_METHODS, cells, load_record, log_tail, run_cell, teacher_cell,
                             train_config)
@@ -31,7 +31,7 @@ def bench(cfg: BenchConfig) -> Path:
     failed = _run_all(pending, cfg, records)
     done = finished_records(out)      # this grid's cells and any other grid's in the folder
     if done:
-        for path in write_report(done, out):
+        for path in write_report(done, out, cfg.note):
             _log(f"wrote {path}")
     if failed:
         raise TnaError(f"{len(failed)} of {len(todo)} cells failed ({', '.join(failed)}); see "
@@ -51,7 +51,8 @@ def _check_same_grid(cfg: BenchConfig, out: Path) -> None:
     incomparable cells in one table."""
     import dataclasses
     keep = {k: v for k, v in dataclasses.asdict(cfg).items()
-            if k not in ("jobs", "progress", "out", "methods", "weights", "seeds", "alphas")}
+            if k not in ("jobs", "progress", "out", "methods", "weights", "seeds", "alphas",
+                         "note")}
     path = out / "bench.json"
     if path.exists():
         old = json.loads(path.read_text())
@@ -116,5 +117,3 @@ def _one(c, cfg, records, failed, get, t0=None) -> None:
          f"{(time.time() - t0) / 60:.1f} min")
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

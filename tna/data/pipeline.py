@@ -47,23 +47,23 @@ class DataConfig:
     def __post_init__(self):
         if not isinstance(self.dataset, str) or not (
                 self.dataset in DATASETS or self.dataset.startswith("npz:")):
-            raise TnaError(f"data.dataset={self.dataset!r}: choose one of "
+            raise TnaError(f"dataset = {self.dataset!r}: choose one of "
                            f"{', '.join(DATASETS)} or npz:PATH")
         if self.data_dir is not None:
             if not isinstance(self.data_dir, str) and not hasattr(self.data_dir, "__fspath__"):
-                raise TnaError(f"data.data_dir={self.data_dir!r}: must be a path or null")
+                raise TnaError(f"data_dir = {self.data_dir!r}: must be a path or null")
             object.__setattr__(self, "data_dir", str(self.data_dir))
         v = self.val_size
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0 \
                 or (v >= 1 and v != int(v)):
-            raise TnaError(f"data.val_size={v!r}: use a fraction in (0, 1), a whole count "
+            raise TnaError(f"val_size = {v!r}: use a fraction in (0, 1), a whole count "
                            f">= 1, or 0 for no validation split")
         _check_int("limit", self.limit, 1, allow_none=True)
         _check_int("train_limit", self.train_limit, 1, allow_none=True)
         _check_bool("augment", self.augment)
         _check_int("crop_padding", self.crop_padding, 0)
         if self.encoding not in ENCODINGS:
-            raise TnaError(f"data.encoding={self.encoding!r}: choose one of "
+            raise TnaError(f"encoding = {self.encoding!r}: choose one of "
                            f"{', '.join(ENCODINGS)}")
         _check_int("input_bits", self.input_bits, 1, MAX_INPUT_BITS)
         _check_int("timesteps", self.timesteps, 1)
@@ -91,18 +91,13 @@ class DataConfig:
 
 
 def _check_int(name, value, lo, hi=None, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo \
-            or (hi is not None and value > hi):
-        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise TnaError(f"data.{name}={value!r}: must be an integer {rng}"
-                       + (" or null" if allow_none else ""))
+    from tna.config import check_int
+    check_int(name, value, lo, hi, allow_none)
 
 
 def _check_bool(name, value):
     if not isinstance(value, bool):
-        raise TnaError(f"data.{name}={value!r}: must be true or false")
+        raise TnaError(f"{name} = {value!r}: must be true or false")
 
 
 def keyed_generator(*key: int) -> torch.Generator:
@@ -211,7 +206,7 @@ class BatchLoader:
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, cfg: DataConfig,
                  batch_size: int, split: str, hflip: bool = False, drop_last: bool = False):
         if batch_size < 1:
-            raise TnaError(f"batch_size={batch_size}: must be >= 1")
+            raise TnaError(f"batch_size = {batch_size}: must be a whole number ≥ 1")
         self.images, self.labels = images, labels
         self.cfg, self.batch_size, self.split = cfg, batch_size, split
         self.train = split == "train"
@@ -294,7 +289,7 @@ def split_indices(n_train: int, n_test: int, cfg: DataConfig):
     """
     n_val = round(n_train * cfg.val_size) if cfg.val_size < 1 else int(cfg.val_size)
     if n_val >= n_train:
-        raise TnaError(f"data.val_size={cfg.val_size!r} leaves no training samples out of "
+        raise TnaError(f"val_size = {cfg.val_size!r} leaves no training samples out of "
                        f"{n_train}; use a smaller value")
     perm = torch.randperm(n_train, generator=keyed_generator(cfg.seed, _STREAM_SPLIT, 0))
     val, train = perm[:n_val], perm[n_val:]

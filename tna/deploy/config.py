@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tna.deploy.backends import BACKENDS
+from tna.config import check_int
 from tna.errors import TnaError
 from tna.netx import LOADERS
 
@@ -18,9 +19,10 @@ class RunConfig:
     limit: int | None = None          # run the first N samples of the split (all when not given)
     input: str | None = None          # .npy of integer inputs (N?, neurons, T), (N?, C, H, W, T) or (N?, W, H, C, T)
     input_layout: str | None = None   # chw (tna's C, H, W) | whc (netx's W, H, C, as net.inp.shape); default: the one the array's shape fits
-    save_output: str | None = None    # .npy for the backend's aligned output (spikes; voltage too as *_voltage.npy)
+    save_output: str | None = None    # .npy of the backend's aligned readout (voltage or spikes, as the net reads out), predicted classes as *_predicted.npy
     save_input: str | None = None     # .npy of the integer inputs the backends got (N, *shape, T), labels as *_labels.npy
-    report: str | None = None         # parity.json to write
+    report: str | None = None         # parity.json to write (and, next to it, confusion and spike raster PNGs)
+    plot: str | None = None           # folder for confusion.png and raster.png (default: next to --report)
     tolerance: float = 0.0            # % of samples allowed to differ (any output value); 0 = exact
     timesteps: int | None = None      # T for files without tna metadata (default: the --input's T)
     readout: str | None = None        # voltage | spike; default: the file's (spike for foreign files)
@@ -42,12 +44,8 @@ class RunConfig:
         if self.split not in ("test", "val"):
             raise TnaError(f"split = {self.split!r}: choose test or val")
         for key in ("limit", "timesteps", "layer_samples"):
-            v = getattr(self, key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise TnaError(f"{key} = {v!r}: must be a whole number ≥ 1")
-        if isinstance(self.skip_layers, bool) or not isinstance(self.skip_layers, int) or \
-                self.skip_layers < 0:
-            raise TnaError(f"skip_layers = {self.skip_layers!r}: must be a whole number ≥ 0")
+            check_int(key, getattr(self, key), 1, allow_none=True)
+        check_int("skip_layers", self.skip_layers, 0)
         if not 0 <= self.tolerance <= 100:
             raise TnaError(f"tolerance = {self.tolerance!r}: a percentage in [0, 100]")
         if self.readout not in (None, "voltage", "spike"):

@@ -132,7 +132,11 @@ def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> 
         lines.append(f"tna metadata: {m.dataset}, T={m.timesteps}, {m.encoding} input "
                      f"({m.input_bits}-bit, message bits {m.input_message_bits}), readout "
                      f"{m.readout}, weights {m.weights}{acc}")
-    lines.append("note: unmodified netx loads conv layers with 8-bit weights whatever their "
-                 "values; tna's loader gives them netx's dense weight-bit rule ('needs': the "
-                 "bits the values need)")
+    lines.append("note: 'bits' is Lava's num_weight_bits, which leaves out the sign of a "
+                 "layer with weights of both signs; 'needs' is the bits the values need, sign "
+                 "included, so it can be one more")
+    if any(layer.type == "conv" for layer in model.layers):
+        lines.append("note: unmodified netx loads conv layers with 8-bit weights whatever "
+                     "their values; tna's loader (tna run) gives them netx's dense weight-bit "
+                     "rule")
     return "\n".join(lines)

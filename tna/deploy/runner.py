@@ -30,6 +30,13 @@ class RunResult:
     tolerance: float
     per_layer: str | None = None       # first per-layer difference (emulator vs Lava), if asked
     meta: dict = field(default_factory=dict)
+    predictions: np.ndarray | None = None   # the target backend's predicted class per sample
+    confusion: np.ndarray | None = None     # (classes, classes): row true, column predicted
+    plots: list = field(default_factory=list)   # PNGs written
+
+    @property
+    def class_names(self) -> list:
+        return list(self.meta.get("class_names") or [])
 
     @property
     def ok(self) -> bool:
@@ -38,19 +45,32 @@ class RunResult:
         return all(p["samples_differing_pct"] <= self.tolerance for p in self.parity)
 
     def to_dict(self) -> dict:
-        return {"net": self.net, "backend": self.backend, "samples": self.samples,
-                "parity_holds": self.ok, "tolerance_pct": self.tolerance,
-                "accuracy": self.accuracy, "parity": self.parity,
-                "layer_spikes_per_sample": self.layer_counts, "per_layer": self.per_layer,
-                "seconds": {k: round(o.seconds, 3) for k, o in self.outputs.items()},
-                "metadata": self.meta}
+        d = {"net": self.net, "backend": self.backend, "samples": self.samples,
+             "parity_holds": self.ok, "tolerance_pct": self.tolerance,
+             "accuracy": self.accuracy, "parity": self.parity,
+             "layer_spikes_per_sample": self.layer_counts, "per_layer": self.per_layer,
+             "seconds": {k: round(o.seconds, 3) for k, o in self.outputs.items()},
+             "predictions": None if self.predictions is None else self.predictions.tolist(),
+             "plots": [str(p) for p in self.plots], "metadata": self.meta}
+        if self.confusion is not None:
+            from tna.metrics import per_class
+            names = self.class_names or [str(i) for i in range(len(self.confusion))]
+            d["confusion_matrix"] = {"rows": "true class", "columns": "predicted class",
+                                     "classes": names, "counts": self.confusion.tolist()}
+            d["per_class_accuracy"] = {n: (None if np.isnan(a) else round(float(a), 2))
+                                       for n, a in zip(names, per_class(self.confusion))}
+        return d
+
+    def _name(self, c: int) -> str:
+        names = self.class_names
+        return f"{c} ({names[c]})" if c < len(names) else str(c)
 
     def summary(self) -> str:
         lines = [f"{self.net}: {self.samples} samples on {', '.join(self.outputs)}"]
         for name, o in self.outputs.items():
             acc = f", accuracy {self.accuracy[name]:.2f}%" if name in self.accuracy else ""
-            rate = self.samples / o.seconds if o.seconds > 0 else float("inf")
-            lines.append(f"  {name:<10} {o.seconds:8.2f} s ({rate:,.0f} samples/s){acc}")
+            lines.append(f"  {name:<10} {o.seconds:8.2f} s ({_rate(self.samples, o.seconds)})"
+                         f"{acc}")
         for p in self.parity:
             volt = ("" if p["voltage_values_differing"] is None
                     else f", {p['voltage_values_differing']} voltage values")
@@ -72,14 +92,61 @@ class RunResult:
                          + ", ".join(f"{k} {c:.1f}" for k, c in counts.items()))
         if self.per_layer is not None:
             lines.append(f"  per-layer u/v/spikes, emulator vs lava-sim: {self.per_layer}")
+        if self.predictions is not None and self.confusion is None:    # --input: no labels
+            shown = ", ".join(self._name(int(c)) for c in self.predictions[:10])
+            more = f", ... ({len(self.predictions)} in all)" if len(self.predictions) > 10 else ""
+            lines.append(f"  predicted ({self.backend}): {shown}{more}")
+        if self.confusion is not None:
+            from tna.metrics import per_class
+            acc = per_class(self.confusion)
+            worst = [int(i) for i in np.argsort(np.nan_to_num(acc, nan=101.0))[:3]]
+            lines.append(f"  per-class accuracy ({self.backend}), lowest: " + ", ".join(
+                f"{self._name(i)} {acc[i]:.1f}%" for i in worst))
+        for p in self.plots:
+            lines.append(f"  wrote {p}")
         verdict = "PARITY HOLDS" if self.ok else "PARITY FAILS"
         tol = "exact" if self.tolerance == 0 else f"tolerance {self.tolerance}% of samples"
         lines.append(f"{verdict} ({tol})")
         return "\n".join(lines)
 
 
+def _rate(samples: int, seconds: float) -> str:
+    if seconds <= 0:
+        return "instant"
+    rate = samples / seconds
+    return f"{rate:,.0f} samples/s" if rate >= 10 else f"{seconds / max(samples, 1):.2f} s/sample"
+
+
 def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     """Run `net_path` on the backends in `cfg.compare_list` and compare them pairwise."""
+    model, meta, bits = _load(net_path, cfg)
+    if cfg.input:
+        inputs, labels = load_npy(cfg.input, model, cfg.input_layout, bits), None
+        if cfg.limit:
+            inputs = inputs[:cfg.limit]
+    else:
+        inputs, labels = dataset_inputs(model, cfg)
+    if meta is not None and inputs.shape[-1] != meta.timesteps:
+        raise TnaError(f"inputs have T = {inputs.shape[-1]} steps but the net was trained with "
+                       f"T = {meta.timesteps}")
+    job = Job(net_path=str(net_path), model=model, inputs=inputs,
+              readout=cfg.readout or (meta.readout if meta else "spike"),
+              input_message_bits=bits, progress=cfg.progress,
+              lava_models=cfg.lava_models, loader=cfg.loader, skip_layers=cfg.skip_layers)
+    names = _backends(cfg, model)
+    outputs = _run_backends(job, names)
+    layer_names = {i: f"layer/{i + cfg.skip_layers}" for i in range(len(model.layers))}
+    result = _result(net_path, cfg, meta, outputs, names, labels, layer_names)
+    if cfg.per_layer:
+        result.per_layer = _per_layer(net_path, model, inputs[:cfg.layer_samples], bits,
+                                      cfg.loader, cfg.skip_layers)
+    neurons = {i: int(np.prod(layer.shape)) for i, layer in enumerate(model.layers)}
+    _write(result, cfg, inputs, labels, layer_names, neurons)
+    return result
+
+
+def _load(net_path, cfg: RunConfig) -> tuple:
+    """(the model netx runs, the file's metadata, the input message bits), checked."""
     model = netx.read_net(net_path)
     netx.validate_or_raise(model, where=str(net_path), skip_layers=cfg.skip_layers)
     for warning in netx.loihi_warnings(model):
@@ -93,61 +160,96 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
         log(f"warning: with --skip-layers {cfg.skip_layers} netx feeds the first layer kept "
             f"{bits}-bit messages (the skipped layer's), not --input-message-bits "
             f"{cfg.input_message_bits}")
-    if cfg.input:
-        inputs, labels = load_npy(cfg.input, model, cfg.input_layout, bits), None
-        if cfg.limit:
-            inputs = inputs[:cfg.limit]
-    else:
-        inputs, labels = dataset_inputs(model, cfg)
-    readout = cfg.readout or (meta.readout if meta else "spike")
-    if meta is not None and inputs.shape[-1] != meta.timesteps:
-        raise TnaError(f"inputs have T = {inputs.shape[-1]} steps but the net was trained with "
-                       f"T = {meta.timesteps}")
-    job = Job(net_path=str(net_path), model=model, inputs=inputs, readout=readout,
-              input_message_bits=bits, progress=cfg.progress,
-              lava_models=cfg.lava_models, loader=cfg.loader, skip_layers=cfg.skip_layers)
-    names = _backends(cfg, model)
+    return model, meta, bits
+
+
+def _run_backends(job: Job, names: list) -> dict:
     # Lava forks its processes: run it before torch has started thread pools in this process
     # (forking a process with live OpenMP/BLAS threads can hang the children).
-    order = sorted(names, key=lambda n: not BACKENDS[n].forks)
     done: dict[str, BackendOutput] = {}
-    for name in order:
-        log(f"running {len(inputs)} samples on {name} ...")
+    for name in sorted(names, key=lambda n: not BACKENDS[n].forks):
+        log(f"running {len(job.inputs)} samples on {name} ...")
         done[name] = BACKENDS[name].run(job)
-    outputs = {name: done[name] for name in names}
-    layer_names = {i: f"layer/{i + cfg.skip_layers}" for i in range(len(model.layers))}
-    parity = [compare(outputs[names[0]], outputs[b], labels, layer_names) for b in names[1:]]
-    accuracy = {}
-    if labels is not None:
-        accuracy = {k: 100.0 * float((o.logits.argmax(1) == labels).mean())
-                    for k, o in outputs.items()}
+        log(f"  {name}: {done[name].seconds:.1f} s")
+    return {name: done[name] for name in names}
+
+
+def _result(net_path, cfg, meta, outputs, names, labels, layer_names) -> RunResult:
+    from tna import metrics
     from tna.spikes import counts as spike_counts
+    parity = [compare(outputs[names[0]], outputs[b], labels, layer_names) for b in names[1:]]
+    accuracy = {k: metrics.percent(metrics.correct(o.logits, labels), len(labels))
+                for k, o in outputs.items()} if labels is not None else {}
     counts = {k: {layer_names[i]: float(spike_counts(p).mean()) for i, p in
                   sorted(o.layer_spikes.items())} for k, o in outputs.items()
               if len(o.layer_spikes) > 1}
-    per_layer = None
-    if cfg.per_layer:
-        per_layer = _per_layer(net_path, model, inputs[:cfg.layer_samples], bits, cfg.loader,
-                               cfg.skip_layers)
-    result = RunResult(net=str(net_path), backend=cfg.backend, samples=len(inputs),
-                       outputs=outputs, parity=parity, accuracy=accuracy, layer_counts=counts,
-                       tolerance=cfg.tolerance, per_layer=per_layer,
-                       meta=meta.to_dict() if meta else {})
+    main = outputs[cfg.backend] if cfg.backend in outputs else outputs[names[-1]]
+    pred = main.logits.argmax(1)
+    confusion = None
+    if labels is not None:
+        classes = max(main.logits.shape[1], int(labels.max()) + 1)
+        confusion = metrics.confusion(pred, labels, classes)
+    return RunResult(net=str(net_path), backend=main.name, samples=len(pred), outputs=outputs,
+                     parity=parity, accuracy=accuracy, layer_counts=counts,
+                     tolerance=cfg.tolerance, meta=meta.to_dict() if meta else {},
+                     predictions=pred, confusion=confusion)
+
+
+def _write(result: RunResult, cfg: RunConfig, inputs, labels, layer_names, neurons) -> None:
+    """--save-input, --save-output, the plots and --report, each atomically."""
     if cfg.save_input:
         _save_npy(cfg.save_input, inputs)
         if labels is not None:
             p = Path(cfg.save_input)
             _save_npy(p.with_name(p.stem + "_labels.npy"), labels)
     if cfg.save_output:
-        main = outputs.get(cfg.backend) or outputs[names[-1]]
-        _save_npy(cfg.save_output, main.spikes)
-        if main.voltage is not None:
-            p = Path(cfg.save_output)
-            _save_npy(p.with_name(p.stem + "_voltage.npy"), main.voltage)
+        main = result.outputs[result.backend]
+        readout = main.voltage if main.voltage is not None and \
+            (result.meta.get("readout") or "spike") == "voltage" else main.spikes
+        _save_npy(cfg.save_output, readout)
+        p = Path(cfg.save_output)
+        _save_npy(p.with_name(p.stem + "_predicted.npy"), result.predictions)
+    folder = cfg.plot or (str(Path(cfg.report).parent) if cfg.report else None)
+    if folder is not None:     # next to a report, named after it: several reports, one folder
+        prefix = "" if cfg.plot else Path(cfg.report).stem + "_"
+        result.plots = _plots(result, Path(folder), layer_names, neurons, prefix)
     if cfg.report:
         with atomic_path(cfg.report) as tmp:
             Path(tmp).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    return result
+
+
+def _plots(result: RunResult, folder: Path, layer_names: dict, neurons: dict,
+           prefix: str = "") -> list:
+    """confusion.png (with labels) and raster.png (sample 0, every layer)."""
+    from tna.deploy import plots
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    who = f"{Path(result.net).name} on {result.backend}"
+    if result.confusion is not None:
+        acc = result.accuracy.get(result.backend, float("nan"))
+        written.append(plots.confusion_png(
+            result.confusion, result.class_names, f"{who}: {result.samples} samples, "
+            f"accuracy {acc:.2f}%", folder / f"{prefix}confusion.png"))
+    ref = result.outputs.get("reference") or next(iter(result.outputs.values()))
+    main = result.outputs[result.backend]
+    layers = []
+    steps = main.spikes.shape[-1]
+    for i in sorted(set(ref.layer_spikes) | set(main.layer_spikes)):
+        def one(out):          # sample 0 as (neurons, T); packbits padded it to whole bytes
+            p = out.layer_spikes.get(i)
+            return None if p is None else \
+                np.unpackbits(p[0])[:neurons[i] * steps].reshape(neurons[i], steps)
+        layers.append((layer_names[i], one(ref), one(main) if main is not ref else None,
+                       result.backend))
+    if main.voltage is not None and ref.voltage is not None and \
+            (result.meta.get("readout") or "spike") == "voltage":
+        layers[-1] = (f"{layers[-1][0]} readout voltage", ref.voltage[0],
+                      main.voltage[0] if main is not ref else None, result.backend)
+    if layers:
+        written.append(plots.raster_png(layers, f"{who}: sample 0, spikes per layer "
+                                                f"(reference o, {result.backend} x)",
+                                        folder / f"{prefix}raster.png"))
+    return written
 
 
 def _backends(cfg: RunConfig, model: netx.NetxModel) -> list:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tna.config import check_int
 from tna.errors import TnaError
 
 
@@ -16,14 +17,18 @@ class ExportConfig:
     data_dir: str | None = None     # override the checkpoint's data folder
     input_message_bits: int = 8     # graded-spike payload bits for direct input (netx option)
     verify: bool = True             # load the file with netx and report its weight bits
+    check: str = "emulator"         # who measures the exported net's accuracy: emulator (bit-exact, fast) | reference (slayer, slower)
+    force: bool = False             # replace an existing --out file
     progress: bool = True
 
     def __post_init__(self):
         if self.split not in ("test", "val"):
             raise TnaError(f"split = {self.split!r}: choose test or val")
-        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 1):
-            raise TnaError(f"limit = {self.limit!r}: must be ≥ 1")
+        check_int("limit", self.limit, 1, allow_none=True)
         if self.delta is not None and not 0 <= self.delta < 4:
             raise TnaError(f"delta = {self.delta!r}: must be in [0, 4) (slayer weight units)")
+        if self.check not in ("emulator", "reference"):
+            raise TnaError(f"check = {self.check!r}: choose emulator (bit-exact, fast) or "
+                           f"reference (slayer)")
         if not 1 <= self.input_message_bits <= 24:
             raise TnaError(f"input_message_bits = {self.input_message_bits}: must be 1..24")

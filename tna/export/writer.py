@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from tna import checkpoint as ckpt
-from tna import netx
+from tna import metrics, netx
 from tna.console import log
 from tna.errors import TnaError
 from tna.export.config import ExportConfig
@@ -96,40 +96,78 @@ def model_to_netx(model) -> list:
 
 def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
     """Write the base network of `checkpoint` as a netx HDF5 file; return its path."""
-    model, state = ckpt.load_model(checkpoint)
-    data, split = _load_data(state, cfg)
-    comp = _ternarize_after_training(model, state, cfg, data)
-    nmodel = netx.NetxModel(layers=model_to_netx(model))
-    _check_loadable(nmodel, model)
-    ref_acc, total = _reference_accuracy(nmodel, model, split, cfg.progress)
-    from tna.train.health import at_chance
-    if at_chance(ref_acc, len(data.class_names)):
-        log(f"warning: the exported net's accuracy {ref_acc:.1f}% is at chance "
-            f"({100 / len(data.class_names):.1f}%): "
-            f"its checkpoint never learned; see the warnings in the run's result.json and "
-            f"train again")
-    from tna.train.loop import evaluate
-    train_acc = evaluate(model, split, progress=cfg.progress, desc="model")
-    nmodel.meta = _metadata(model, state, cfg, data, comp, ref_acc,
-                            f"{split.split}:{total}", train_acc)
+    refuse_existing(cfg.out, cfg.force)
+    nmodel, summary = build(checkpoint, cfg)
     out = netx.write_net(nmodel, cfg.out)
-    log(f"wrote {out}: {len(nmodel.layers)} layers, reference accuracy {ref_acc:.2f}% on "
-        f"{split.split} ({total} samples; the PyTorch model: {train_acc:.2f}%)")
+    log(f"wrote {out}: {summary}")
     if cfg.verify:
         for line in weight_bits_report(out):
             log("  " + line)
     return out
 
 
+def refuse_existing(out, force: bool) -> None:
+    """An --out that exists is replaced only with --force (it may hold another model)."""
+    if Path(out).exists() and not force:
+        raise TnaError(f"{out} exists; pass --force to replace it, or choose another --out")
+
+
+def build(checkpoint, cfg: ExportConfig = ExportConfig()) -> tuple:
+    """(NetxModel with metadata, one-line summary) of a checkpoint's base network."""
+    path = ckpt.resolve(checkpoint)
+    model, state = ckpt.load_model(path)
+    _say_which(checkpoint, path, state)
+    _check_weight_mode(checkpoint, state, cfg)
+    data, split = _load_data(state, cfg)
+    comp = _ternarize_after_training(model, state, cfg, data)
+    nmodel = netx.NetxModel(layers=model_to_netx(model))
+    _check_loadable(nmodel, model)
+    file_acc, total = _file_accuracy(nmodel, model, state, split, cfg)
+    if metrics.at_chance(file_acc, len(data.class_names)):
+        log(f"warning: the exported net's accuracy {file_acc:.1f}% is at chance "
+            f"({100 / len(data.class_names):.1f}%): "
+            f"its checkpoint never learned; see the warnings in the run's result.json and "
+            f"train again")
+    model_acc = _model_accuracy(model, state, split, cfg)
+    nmodel.meta = _metadata(model, state, cfg, data, comp, file_acc,
+                            f"{split.split}:{total}", model_acc)
+    checker = "tna's emulator (= the slayer reference, bit for bit)" \
+        if cfg.check == "emulator" else "the slayer reference"
+    return nmodel, (f"{len(nmodel.layers)} layers, {nmodel.meta.weights} weights; accuracy "
+                    f"{file_acc:.2f}% on {split.split} ({total} samples) checked by {checker}; "
+                    f"the PyTorch model: {model_acc:.2f}%")
+
+
+def _say_which(given, path: Path, state) -> None:
+    """A run folder without best.pt exports its checkpoint.pt: say so, and how far it got."""
+    if Path(given).is_dir() and path.name != "best.pt":
+        tcfg, comp = state["config"], state.get("compression") or {}
+        log(f"note: {given} has no best.pt (the run stopped before an epoch in its final weight "
+            f"mode): exporting {path.name}, epoch {int(state.get('epoch', 0))} of "
+            f"{tcfg.get('epochs', '?')}, weights {comp.get('mode', 'fp')}")
+
+
+def _check_weight_mode(given, state, cfg: ExportConfig) -> None:
+    """A ternary or binary run stopped before its compressed phase holds fp weights: refuse,
+    naming the two ways on, rather than export a full-precision net silently."""
+    tcfg, comp = state["config"], state.get("compression") or {}
+    want = tcfg.get("weights", "fp")
+    if want == "fp" or comp.get("mode") == want or (cfg.ternary and want == "ternary"):
+        return
+    start = tcfg.get("ternary_after")
+    start = int(tcfg.get("epochs", 0)) // 2 if start is None else int(start)
+    raise TnaError(f"{given}: a {want} run stopped at epoch {int(state.get('epoch', 0))}, before "
+                   f"its {want} phase (from epoch {start + 1}), so "
+                   f"its weights are still fp: resume it (tna train --resume {given})"
+                   + (" or export it with --ternary to compress it now" if want == "ternary"
+                      else ""))
+
+
 def _load_data(state, cfg: ExportConfig):
     """The checkpoint's data set, as it was trained on (no augmentation); and the split the
     reference accuracy is measured on."""
-    import dataclasses
-
-    from tna.data import DataConfig, load_data
-    tcfg = _train_cfg(state)
-    data_cfg = DataConfig(**{f.name: getattr(tcfg, f.name) for f in dataclasses.fields(DataConfig)
-                             if hasattr(tcfg, f.name)})
+    from tna.data import load_data
+    data_cfg = ckpt.data_config(state)
     if cfg.data_dir is not None:
         data_cfg = _replace(data_cfg, data_dir=cfg.data_dir)
     data = load_data(_replace(data_cfg, augment=False, limit=cfg.limit), batch_size=1000)
@@ -141,7 +179,6 @@ def _ternarize_after_training(model, state, cfg: ExportConfig, data) -> dict:
     """With --ternary, compress an fp checkpoint now and report the accuracy it costs; returns
     the compression record (the checkpoint's own when it was compressed in training)."""
     from tna.quant import TernaryConfig, compression_scales, ternarize_
-    from tna.train.loop import evaluate
     tcfg = state["config"]
     comp = state.get("compression") or {}
     if cfg.ternary and comp.get("mode") == "binary":
@@ -150,9 +187,9 @@ def _ternarize_after_training(model, state, cfg: ExportConfig, data) -> dict:
         return comp
     delta = cfg.delta if cfg.delta is not None else tcfg.get("delta", 0.1)
     val = data.val or data.test
-    before = evaluate(model, val)
+    before = metrics.percent(*metrics.evaluate(model, val))
     ternarize_(model, TernaryConfig(delta=delta, scale=tcfg.get("ternary_scale", "one")))
-    after = evaluate(model, val)
+    after = metrics.percent(*metrics.evaluate(model, val))
     log(f"ternarised after training (delta {delta}): {val.split} accuracy "
         f"{before:.2f}% -> {after:.2f}% ({after - before:+.2f} points)")
     return {"mode": "ternary", "delta": delta, "scales": compression_scales(model)}
@@ -166,21 +203,54 @@ def _check_loadable(nmodel: netx.NetxModel, model) -> None:
         raise TnaError(f"the exported net would not load on Loihi: {problems[0]}")
 
 
-def _reference_accuracy(nmodel: netx.NetxModel, model, split, progress: bool) -> tuple:
-    """(accuracy %, samples) of the integers written, with slayer, on the data integers Lava
-    gets."""
+def _file_accuracy(nmodel: netx.NetxModel, model, state, split, cfg: ExportConfig) -> tuple:
+    """(accuracy %, samples) of the integers written, on the data integers Lava gets: with
+    tna's emulator (default; it equals the slayer reference bit for bit, several times
+    faster) or the slayer reference itself (--check reference)."""
     from tqdm import tqdm
 
-    from tna.reference import ReferenceNet
-    ref = ReferenceNet(nmodel, readout=model.spec.readout)
-    correct = total = 0
+    from tna.console import progress_enabled
+    direct = state["config"].get("encoding", "direct") == "direct"
+    bits = cfg.input_message_bits if direct else 0
     first_dense = model.spec.layers[0].kind == "dense"
-    for x, y in tqdm(split.batches(0), total=len(split), desc="reference", leave=False,
-                     disable=not progress, file=sys.stderr):
+    if cfg.check == "reference":
+        from tna.reference import ReferenceNet
+        ref = ReferenceNet(nmodel, readout=model.spec.readout)
+
+        def logits(x):
+            return ref(x).logits
+    else:
+        from tna.sim.emulator import emulate
+
+        def logits(x):
+            res = emulate(nmodel, x.long(), input_message_bits=bits, record_layers=())
+            out = res.out_voltage if model.spec.readout == "voltage" else res.out_spikes
+            return out.long().flatten(1, -2).sum(-1)
+    hits = total = 0
+    for x, y in tqdm(split.batches(0), total=len(split), desc=cfg.check, leave=False,
+                     disable=not progress_enabled(cfg.progress), file=sys.stderr):
         x = x.flatten(1, 3) if first_dense and x.dim() == 5 else x
-        correct += (ref(x).logits.argmax(1) == y).sum().item()
+        hits += metrics.correct(logits(x), y)
         total += len(y)
-    return 100.0 * correct / max(total, 1), total
+    return metrics.percent(hits, total), total
+
+
+def _model_accuracy(model, state, split, cfg: ExportConfig) -> float:
+    """The PyTorch model's accuracy on `split`: the run's own test figure when this is its
+    best.pt on the whole test split (result.json), else measured."""
+    import json
+    path = Path(state["path"])
+    result = path.with_name("result.json")
+    if path.name == "best.pt" and split.split == "test" and cfg.limit is None \
+            and not cfg.ternary and result.is_file():
+        try:
+            acc = json.loads(result.read_text()).get("test_acc")
+        except ValueError:
+            acc = None
+        if isinstance(acc, (int, float)):
+            return float(acc)
+    hits, total = metrics.evaluate(model, split, progress=cfg.progress, desc="model")
+    return metrics.percent(hits, total)
 
 
 def _metadata(model, state, cfg: ExportConfig, data, comp: dict, ref_acc: float,
@@ -229,14 +299,6 @@ def weight_bits_report(path) -> list[str]:
         note = f" (unmodified netx: {stock}-bit)" if stock != bits else ""
         lines.append(f"layer/{i} {kind}: {bits}-bit weights, exponent {exp}{note}")
     return lines
-
-
-def _train_cfg(state):
-    from tna.config import from_dict
-    from tna.train.config import TrainConfig
-    d = dict(state["config"])
-    d["teacher"] = None if d.get("method") not in ("kd", "kd-ce") else d.get("teacher")
-    return from_dict(TrainConfig, d, where=f"{state['path']}: config")
 
 
 def _replace(cfg, **kw):

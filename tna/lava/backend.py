@@ -91,14 +91,16 @@ class _NetInfo:
     in_ndim: int = 1         # the input layer's shape: 3 = (C, H, W), sent as (W, H, C)
 
 
-def _inspect_net(net_path: Path, skip_layers: int = 0) -> _NetInfo:
-    """Read the layer types of a netx HDF5 file and check that run_lava can feed it."""
+def _inspect_net(net_path: Path, skip_layers: int = 0, model=None) -> _NetInfo:
+    """The layer types of a netx HDF5 file (`model`: the file already read, with skip_layers
+    applied), checked that run_lava can feed them."""
     from tna.netx import BLOCK_TYPES, MAX_DELAY, NETX_LOADABLE, has_input_neuron, read_net
     from tna.netx import skip_layers as skip
 
     if not net_path.is_file():
         raise TnaError(f"{net_path}: no such network file; export one with `tna export`")
-    model, _ = skip(read_net(net_path), skip_layers)
+    if model is None:
+        model, _ = skip(read_net(net_path), skip_layers)
     types = [layer.type for layer in model.layers]
     compute = [t for t in types if t in BLOCK_TYPES]      # one Lava block, one step each
     unsupported = sorted(set(types) - set(BLOCK_TYPES) - {"input", "flatten"})
@@ -214,7 +216,8 @@ def _validate(inputs, timesteps, readout, backend):
 def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
              input_message_bits: int = 0, backend: str = "lava-sim",
              drain_steps: int | None = None, progress: bool = True,
-             models: str = "fast", loader: str = "tna", skip_layers: int = 0) -> LavaResult:
+             models: str = "fast", loader: str = "tna", skip_layers: int = 0,
+             model=None) -> LavaResult:
     """Run every sample of `inputs` through the netx network at `net_path` on Lava.
 
     inputs: integers in slayer layout, (N, neurons, T) or (N, C, H, W, T), T = timesteps.
@@ -231,6 +234,8 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
         'netx' (unmodified netx.hdf5.Network: conv weights at 8 bits); the outputs are the same.
     skip_layers: netx.hdf5.Network's: leave out the file's first layers and feed the next one
         (its message bits then replace input_message_bits; tna.netx.skip_layers).
+    model: the file as tna.netx read it, skip_layers applied (`tna run` has it: the file is
+        then parsed once more only by netx's own loader).
     Returns a LavaResult; aligned outputs follow the slayer no-shift timeline.
     """
     if models not in ("fast", "stock"):
@@ -239,7 +244,7 @@ def run_lava(net_path, inputs, *, timesteps: int, readout: str = "spike",
         raise TnaError(f"loader={loader!r}: use one of {', '.join(LOADERS)}")
     inputs = _validate(inputs, timesteps, readout, backend)
     net_path = Path(net_path)
-    info = _inspect_net(net_path, skip_layers)
+    info = _inspect_net(net_path, skip_layers, model)
     if info.first_type == "conv" and inputs.ndim != 5:
         raise TnaError(f"{net_path}: the first layer is a conv layer; give inputs as "
                        f"(N, C, H, W, T), not {inputs.shape}")
@@ -349,7 +354,11 @@ def _follow(progress_path, steps, window, enabled, actors):
 
     done = np.memmap(progress_path, dtype=np.int64, mode="r", shape=(1,))
     # sys.__stderr__: the bar must show although _quiet() captures Lava's output.
-    with tqdm(total=steps // window, unit="sample", desc="lava", disable=not enabled,
+    bar_on = enabled and sys.__stderr__.isatty()
+    if enabled and not bar_on:           # a log file: one line for the phase, not a bar
+        print(f"lava: running {steps // window} samples ({steps} steps)", file=sys.__stderr__,
+              flush=True)
+    with tqdm(total=steps // window, unit="sample", desc="lava", disable=not bar_on,
               file=sys.__stderr__) as bar:
         while int(done[0]) < steps:
             time.sleep(_POLL_SECONDS)

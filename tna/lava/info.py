@@ -45,15 +45,16 @@ def _param(proc, name):
 def loaded_weight_bits(path, loader: str = "netx") -> list[tuple]:
     """(netx layer index, type, num_weight_bits, weight_exp) per synapse, as Lava holds them
     after `loader` ('netx': unmodified netx.hdf5.Network; 'tna': tna.lava.net) built it."""
-    from tna.netx import read_net
+    from tna.netx import BLOCK_TYPES, read_net
     prepare_lava_import()
     with contextlib.redirect_stdout(io.StringIO()):   # netx prints its layer table
         from tna.lava.net import load_network
         net = load_network(path, loader)
     types = [layer.type for layer in read_net(path).layers]
-    ids = [i for i, t in enumerate(types) if t not in ("flatten", "input")]
+    ids = [i for i, t in enumerate(types) if t in BLOCK_TYPES]      # one synapse each
+    blocks = [b for b in net.layers if hasattr(b, "synapse")]       # not an Input block
     rows = []
-    for i, block in zip(ids, net.layers):
+    for i, block in zip(ids, blocks):
         syn = block.synapse
         bits = _param(syn, "num_weight_bits")
         exp = _param(syn, "weight_exp")

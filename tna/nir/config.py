@@ -21,6 +21,7 @@ class ImportConfig:
     dt: float | None = None             # s per time step; default: the graph's metadata 'dt'
     timesteps: int | None = None        # T; default: the graph's metadata (tna graphs carry it)
     input_message_bits: int = 0         # graded input bits for foreign graphs; 0 = binary spikes
+    force: bool = False                 # replace an existing --out file
 
     def __post_init__(self):
         if self.dt is not None and not (math.isfinite(self.dt) and self.dt > 0):

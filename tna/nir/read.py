@@ -3,9 +3,10 @@
 tna reads chains Input -> [Flatten] -> (synapse -> neuron | Flatten)... -> Output, where a synapse
 is Affine, Linear, Conv2d, SumPool2d or AvgPool2d and a neuron CubaLIF, CubaLI, LIF, LI or IF
 (read per `tna.nir.semantics`). Each synapse + neuron pair becomes one netx dense or conv layer;
-a Flatten right after the Input flattens the input itself (netx dense layers take flat input).
-Anything else (other node types, branches, cycles, biases, v_leak, v_reset) is refused with one
-line naming the node.
+a Flatten right after the Input flattens the input itself (netx dense layers take flat input);
+a pool right after a conv is folded into it (fold_pool). Biases and v_leak become netx's voltage
+bias (where the synapse bias reaches v in one step). Anything else (other node types, branches,
+cycles, v_reset other than 0) is refused with one line naming the node.
 
 The quantisation rule, per layer (dt from the graph's metadata or --dt):
   decays   iDecay = round(4096 * a_syn), vDecay = round(4096 * a_mem); one value per layer.
@@ -609,17 +610,33 @@ SUBTRACT_RESET_NOTE = (
     "reset_mechanism='zero'")
 
 
+SNNTORCH_DT = 1e-4       # snnTorch's exporter fixes dt and writes r = tau_mem / dt
+
+
+def _snntorch_form(node) -> bool:
+    """A LIF / CubaLIF as snnTorch's exporter writes it: r = tau_mem / 1e-4 (Norse: r = 1)."""
+    tau = getattr(node, "tau_mem", getattr(node, "tau", None))
+    r = getattr(node, "r", None)
+    if tau is None or r is None:
+        return False
+    tau, r = np.asarray(tau, np.float64), np.asarray(r, np.float64)
+    return bool(tau.size and np.allclose(r * SNNTORCH_DT, tau, rtol=1e-6, atol=0))
+
+
 def caveats(graph) -> list[str]:
-    """One-line notes on what a foreign graph cannot say about the net it came from."""
+    """One-line notes on what a foreign graph cannot say about the net it came from: the
+    subtract-reset note for graphs whose neurons are in snnTorch's form."""
     if "tna_metadata" in _graph_meta(graph):
         return []
-    kinds = {type(n).__name__ for n in graph.nodes.values()}
-    return [SUBTRACT_RESET_NOTE] if kinds & {"LIF", "CubaLIF", "IF"} else []
+    spiking = [n for n in graph.nodes.values() if type(n).__name__ in ("LIF", "CubaLIF")]
+    return [SUBTRACT_RESET_NOTE] if spiking and all(map(_snntorch_form, spiking)) else []
 
 
 def import_nir(path, cfg: ImportConfig = ImportConfig()):
     """Read a NIR graph file and write it as a netx file at `cfg.out`: (path, Conversion)."""
     from tna.console import log
+    from tna.export.writer import refuse_existing
+    refuse_existing(cfg.out, cfg.force)
     graph = read_graph(path)
     model, conv = to_netx(graph, cfg, where=str(path))
     for note in caveats(graph):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -223,14 +221,14 @@ def write_graph(graph, path) -> Path:
 def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT, form: str = "portable") -> Path:
     """Export a run / checkpoint (as `tna export` does) or convert a .net file, to NIR at
     `cfg.out`; then check that `nir.read` loads it and that it converts back to the same net."""
+    from tna.export.writer import build, refuse_existing
+    refuse_existing(cfg.out, cfg.force)
     src = Path(checkpoint)
     if src.is_file() and netx.is_netx_file(src):
         model, what = netx.read_net(src), f"{src}"
-    else:     # the netx export, to a temporary file: the NIR graph is made from its integers
-        from tna.export import export
-        with tempfile.TemporaryDirectory(prefix="tna-nir-") as tmp:
-            model = netx.read_net(export(checkpoint, replace(cfg, out=str(Path(tmp) / "m.net"))))
-        what = "the net above"
+    else:      # the netx net `tna export` would write, made from its integers
+        model, summary = build(checkpoint, cfg)
+        what = f"the base net of {checkpoint} ({summary})"
     graph = to_graph(model, dt, form)
     out = write_graph(graph, cfg.out)
     _check_round_trip(model, out)

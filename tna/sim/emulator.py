@@ -676,6 +676,39 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
       optimize_weight_bits, as dense) or 'netx' (unmodified netx: conv at 8 bits, exponent 0).
     Returns an `EmulatorResult` (raw Lava timeline plus aligned output, see the module docstring).
     """
+    x = _check_inputs(inputs, record, reset_interval)
+    stages = plan(model, tuple(x.shape[1:-1]), input_message_bits=input_message_bits,
+                  reset_offset=reset_offset, loader=loader)
+    run = _RunPlan.make(stages, x, steps, record, record_layers, reset_interval, reset_offset,
+                        aligned_layers)
+    if input_message_bits > 0 or stages[0].kind == "input":   # an input neuron takes values
+        max_in = int(x.abs().max().item()) if x.numel() else 1
+        x = x.to(torch.int64)
+    else:
+        max_in, x = 1, x != 0          # binary input: any nonzero value is a spike
+    max_in = min(max(max_in, 1), 2**31)
+    runners = [_Runner(st, x.device, max_in if k == 0 else 1) for k, st in enumerate(stages)]
+    parts: dict = {name: {i: [] for i in run.keep} for name in RECORDABLE if name in record}
+    out_s, out_v = [], []
+    with torch.no_grad(), _exact_math(x.device):
+        for lo in range(0, x.shape[0], batch_size):
+            s, v = _run_batch(runners, run, x[lo:lo + batch_size], parts)
+            out_s.append(s)
+            out_v.append(v)
+    result = EmulatorResult(steps=run.steps, timesteps=run.timesteps, offset=run.lag,
+                            out_layer=stages[-1].index,
+                            starts={st.index: 0 if aligned_layers else k
+                                    for st, k in zip(stages, run.starts)})
+    for name, per_layer in parts.items():
+        setattr(result, name, {i: torch.cat(v) for i, v in per_layer.items()})
+    if run.aligned:
+        result.out_spikes = torch.cat(out_s)
+        result.out_voltage = torch.cat(out_v)
+    return result
+
+
+def _check_inputs(inputs, record, reset_interval) -> torch.Tensor:
+    """The inputs as a tensor, and the arguments that need no model, checked."""
     bad = set(record) - set(RECORDABLE)
     if bad:
         raise TnaError(f"record: unknown variables {sorted(bad)}; choose from {RECORDABLE}")
@@ -684,75 +717,80 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
         raise TnaError(f"inputs: expected (N, C, H, W, T) or (N, F, T), got shape {tuple(x.shape)}")
     if x.dtype.is_floating_point and not bool((x == x.round()).all()):
         raise TnaError("inputs: values must be integers (graded levels or 0/1 spikes)")
-    device = x.device
-    timesteps = x.shape[-1]
-    stages = plan(model, tuple(x.shape[1:-1]), input_message_bits=input_message_bits,
-                  reset_offset=reset_offset, loader=loader)
-    first = stages[0]
-    if int(np.prod(x.shape[1:-1])) != int(np.prod(first.in_shape)) or (
-            first.kind == "conv" and tuple(x.shape[1:-1]) != first.in_shape):
-        raise TnaError(f"inputs: sample shape {tuple(x.shape[1:-1])} does not fit "
-                       f"layer/{first.index} input {first.in_shape}")
     if reset_interval is not None and reset_interval < 1:
         raise TnaError(f"reset_interval must be a positive number of steps, got {reset_interval}")
-    starts = list(itertools.accumulate(st.lag for st in stages))   # raw index of aligned step 0
-    n_layers = starts[-1]                     # pipeline steps: synapses (not an input neuron)
-    steps = timesteps + n_layers if steps is None else int(steps)
-    if steps < 1:
-        raise TnaError(f"steps must be positive, got {steps}")
-    last = stages[-1].index
-    if isinstance(record_layers, str) and record_layers == "all":
-        keep = {st.index for st in stages}
-    elif isinstance(record_layers, str) and record_layers == "last":
-        keep = {last}
-    else:
-        keep = {int(i) for i in record_layers}
-        unknown = keep - {st.index for st in stages}
-        if unknown:
-            raise TnaError(f"record_layers: {sorted(unknown)} are not dense/conv layers of the model")
-    aligned = steps >= timesteps + n_layers
-    if aligned_layers and not aligned:
-        raise TnaError(f"aligned_layers needs steps >= T + {n_layers}, got {steps}")
-    window = (not keep or aligned_layers) and aligned and \
-        _windowed(stages, reset_interval, reset_offset)
+    return x
 
-    if input_message_bits > 0 or first.kind == "input":   # an input neuron's a_in takes values
-        max_in = int(x.abs().max().item()) if x.numel() else 1
-        x = x.to(torch.int64)
-    else:
-        max_in, x = 1, x != 0          # binary input: any nonzero value is a spike
-    max_in = min(max(max_in, 1), 2**31)
-    runners = [_Runner(st, device, max_in if k == 0 else 1) for k, st in enumerate(stages)]
-    parts: dict = {name: {i: [] for i in keep} for name in RECORDABLE if name in record}
-    out_s, out_v = [], []
-    with torch.no_grad(), _exact_math(device):
-        for lo in range(0, x.shape[0], batch_size):
-            frames, f0 = x[lo:lo + batch_size].movedim(-1, 0), 0     # input step tau at raw tau
-            for k, r in enumerate(runners):
-                j0, count = (starts[k], timesteps) if window else (0, steps)
-                a6 = r.synapse(frames, f0, j0, count)
-                is_last = k == len(runners) - 1
-                want = r.s.index in keep
-                spikes, us, vs = r.neurons(a6, j0, reset_interval, want and "u" in record,
-                                           (want and "v" in record) or is_last)
-                del a6
-                if want:
-                    part = slice(starts[k] - j0, starts[k] - j0 + timesteps) if aligned_layers \
-                        else slice(None)
-                    for name, val in (("spikes", spikes), ("u", us), ("v", vs)):
-                        if name in parts:
-                            parts[name][r.s.index].append(_to_slayer(val[part], r.s.shape))
-                if is_last and aligned:
-                    sl = slice(n_layers - j0, n_layers - j0 + timesteps)
-                    out_s.append(_to_slayer(spikes[sl], r.s.shape))
-                    out_v.append(_to_slayer(vs[sl], r.s.shape))
-                frames, f0 = spikes.reshape(count, spikes.shape[1], *r.s.shape), j0
-    result = EmulatorResult(steps=steps, timesteps=timesteps, offset=n_layers, out_layer=last,
-                            starts={st.index: 0 if aligned_layers else k
-                                    for st, k in zip(stages, starts)})
-    for name, per_layer in parts.items():
-        setattr(result, name, {i: torch.cat(v) for i, v in per_layer.items()})
-    if aligned:
-        result.out_spikes = torch.cat(out_s)
-        result.out_voltage = torch.cat(out_v)
-    return result
+
+@dataclass
+class _RunPlan:
+    """Which steps each stage runs and what is kept (see `emulate`)."""
+    starts: list           # per stage: raw index of its aligned step 0
+    lag: int               # pipeline steps: synapses (an input neuron adds none)
+    timesteps: int         # T
+    steps: int             # raw steps on the full timeline
+    keep: set              # layer indices whose raw variables are recorded
+    record: tuple
+    reset_interval: int | None
+    aligned: bool          # the run covers every aligned step of the output
+    aligned_layers: bool   # record each layer's aligned T steps only
+    window: bool           # each stage runs its T aligned steps only (exact here)
+
+    @classmethod
+    def make(cls, stages, x, steps, record, record_layers, reset_interval, reset_offset,
+             aligned_layers) -> "_RunPlan":
+        first = stages[0]
+        if int(np.prod(x.shape[1:-1])) != int(np.prod(first.in_shape)) or (
+                first.kind == "conv" and tuple(x.shape[1:-1]) != first.in_shape):
+            raise TnaError(f"inputs: sample shape {tuple(x.shape[1:-1])} does not fit "
+                           f"layer/{first.index} input {first.in_shape}")
+        starts = list(itertools.accumulate(st.lag for st in stages))
+        timesteps, lag = x.shape[-1], starts[-1]
+        steps = timesteps + lag if steps is None else int(steps)
+        if steps < 1:
+            raise TnaError(f"steps must be positive, got {steps}")
+        keep = _kept_layers(stages, record_layers)
+        aligned = steps >= timesteps + lag
+        if aligned_layers and not aligned:
+            raise TnaError(f"aligned_layers needs steps >= T + {lag}, got {steps}")
+        window = (not keep or aligned_layers) and aligned and \
+            _windowed(stages, reset_interval, reset_offset)
+        return cls(starts, lag, timesteps, steps, keep, tuple(record), reset_interval, aligned,
+                   aligned_layers, window)
+
+
+def _kept_layers(stages, record_layers) -> set:
+    if isinstance(record_layers, str) and record_layers == "all":
+        return {st.index for st in stages}
+    if isinstance(record_layers, str) and record_layers == "last":
+        return {stages[-1].index}
+    keep = {int(i) for i in record_layers}
+    unknown = keep - {st.index for st in stages}
+    if unknown:
+        raise TnaError(f"record_layers: {sorted(unknown)} are not dense/conv layers of the model")
+    return keep
+
+
+def _run_batch(runners, run: _RunPlan, x, parts) -> tuple:
+    """One batch through every stage; records into `parts`; the aligned output (spikes, v)."""
+    frames, f0 = x.movedim(-1, 0), 0                       # input step tau at raw index tau
+    out = (None, None)
+    for k, r in enumerate(runners):
+        j0, count = (run.starts[k], run.timesteps) if run.window else (0, run.steps)
+        a6 = r.synapse(frames, f0, j0, count)
+        is_last = k == len(runners) - 1
+        want = r.s.index in run.keep
+        spikes, us, vs = r.neurons(a6, j0, run.reset_interval, want and "u" in run.record,
+                                   (want and "v" in run.record) or is_last)
+        del a6
+        if want:
+            part = slice(run.starts[k] - j0, run.starts[k] - j0 + run.timesteps) \
+                if run.aligned_layers else slice(None)
+            for name, val in (("spikes", spikes), ("u", us), ("v", vs)):
+                if name in parts:
+                    parts[name][r.s.index].append(_to_slayer(val[part], r.s.shape))
+        if is_last and run.aligned:
+            sl = slice(run.lag - j0, run.lag - j0 + run.timesteps)
+            out = (_to_slayer(spikes[sl], r.s.shape), _to_slayer(vs[sl], r.s.shape))
+        frames, f0 = spikes.reshape(count, spikes.shape[1], *r.s.shape), j0
+    return out

@@ -18,6 +18,10 @@ READOUTS = ("voltage", "spike")
 LR_SCHEDULES = ("cosine", "exp")
 
 
+# What may change when a run is resumed; anything else would not continue the same run.
+RESUME_FREE = ("progress", "epochs", "threads", "device", "eval_batch_size")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # what to train
@@ -25,7 +29,7 @@ class TrainConfig:
     weights: str = "ternary"       # fp | ternary (Eq. 6) | binary, for the base's hidden layers
     teacher: str | None = None     # checkpoint (or run folder) of the kd / kd-ce teacher
     # data
-    dataset: str = "fashion-mnist"  # fashion-mnist|mnist|digits|cifar10|cifar100|cifar10-dvs|npz:PATH
+    dataset: str = "fashion-mnist"  # fashion-mnist|mnist|digits|cifar10|cifar100|cifar100-coarse|cifar10-dvs|cifar10-dvs-64|cifar10-dvs-32|npz:PATH (README "Data sets")
     data_dir: str | None = None    # IDX folder; None = the data set's default place
     val_size: float = 0.1          # fraction (or count) of train held out for validation
     limit: int | None = None       # cap each split at N samples: quick runs and tests
@@ -59,7 +63,7 @@ class TrainConfig:
     delta: float = 0.1             # ternary threshold of Eq. 6, slayer weight units
     ternary_scale: str = "pow2"    # ternary/binary weights ±s: pow2 = a power of two near mean |w|
                                    # per layer (still 2 bits on Loihi) | one = ±1 (the paper)
-    ternary_after: int = 2         # epochs of full precision before compressing (the paper: 150)
+    ternary_after: int | None = None   # epochs of full precision before compressing (the paper: 150 of 250); default: half the epochs
     seed: int = 0                  # base init, twin init (seed + 1), data order, dropout
     device: str = "cpu"            # cpu | cuda
     threads: int = 0               # torch CPU threads; 0 = torch's default
@@ -86,6 +90,8 @@ class TrainConfig:
             bad("input_bits", self.input_bits, "at most 8 (pixels have 8 bits)")
         for key in ("ternary_after", "seed", "threads", "crop_padding", "warmup"):
             v = getattr(self, key)
+            if key == "ternary_after" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 bad(key, v, "must be a whole number ≥ 0")
         for key in ("lr", "lr_gamma", "alpha", "delta", "threshold", "weight_scale",
@@ -116,9 +122,15 @@ class TrainConfig:
             bad("dropout", self.dropout, "must be in [0, 1)")
         if self.method in ("kd", "kd-ce") and not self.teacher:
             bad("teacher", self.teacher, f"method {self.method} needs --teacher CHECKPOINT")
-        if self.weights != "fp" and self.ternary_after >= self.epochs:
+        if self.weights != "fp" and self.compress_after >= self.epochs:
             bad("ternary_after", self.ternary_after,
                 f"must be below epochs ({self.epochs}) so that some epochs train compressed")
+
+    @property
+    def compress_after(self) -> int:
+        """Epochs of full precision before the hidden layers are compressed: ternary_after,
+        or half the epochs when it is not given (4 -> 2, 1 -> 0)."""
+        return self.ternary_after if self.ternary_after is not None else self.epochs // 2
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

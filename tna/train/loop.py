@@ -26,10 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from tna import checkpoint as ckpt
+from tna import metrics
 from tna.atomic import atomic_path, remove_stale_temps, write_text
+from tna.console import progress_enabled
 from tna.errors import TnaError
 from tna.train import distributed
-from tna.train.config import TrainConfig
+from tna.train.config import RESUME_FREE, TrainConfig
 
 
 def loss_terms(logits, y, twin_logits=None, teacher_logits=None, method="tna", alpha=1e-4,
@@ -90,23 +92,14 @@ def model_spec_for(cfg: TrainConfig, data):
                      scale_grad=cfg.scale_grad)
 
 
-@torch.no_grad()
 def evaluate(model, loader, device="cpu", progress=False, desc="eval",
              world: distributed.World = distributed.World()) -> float:
     """Top-1 accuracy (%) of `model` on every batch of `loader` (split over `world`'s processes,
     counts summed over them)."""
-    from tqdm import tqdm
-    model.eval()
-    correct = total = 0
-    for x, y in tqdm(loader.batches(0, shard=world.shard), total=len(loader), desc=desc,
-                     leave=False, disable=not progress or not world.main, file=sys.stderr):
-        if len(y) == 0:        # this process's part of a batch smaller than the process count
-            continue
-        logits = model(x.to(device))
-        correct += (logits.argmax(1).cpu() == y).sum().item()
-        total += len(y)
-    correct, total = distributed.all_reduce_sums([correct, total], world, device)
-    return 100.0 * correct / max(total, 1)
+    hits, total = metrics.evaluate(model, loader, device, progress and world.main, desc,
+                                   shard=world.shard)
+    hits, total = distributed.all_reduce_sums([hits, total], world, device)
+    return metrics.percent(hits, total)
 
 
 def val_metrics(model, twin, loader, device="cpu",
@@ -222,6 +215,13 @@ class _Run:
             "processes": self.world.size,
         }
 
+    @property
+    def layer_names(self) -> list[str]:
+        """The spiking layers (all but the readout) as the exported file numbers them: layer/0
+        is the input, a flatten is a layer of its own."""
+        return [f"layer/{k + 1}" for k, layer in enumerate(self.spec.layers[:-1])
+                if layer.kind != "flatten"]
+
     def resume(self) -> None:
         path = self.out / "checkpoint.pt"
         if not path.is_file():
@@ -231,7 +231,7 @@ class _Run:
         old = dict(state["config"])
         new = self.cfg.to_dict()
         # Only these may change on resume; anything else would not continue the same run.
-        free = {"resume", "progress", "epochs", "threads", "device", "eval_batch_size", "out"}
+        free = {"resume", "out", *RESUME_FREE}
         changed = sorted(k for k in new if k not in free and old.get(k) != new[k])
         if changed:
             raise TnaError(f"--resume: {', '.join(changed)} differ from the run in {path}; "
@@ -281,7 +281,7 @@ class _Run:
         t0 = time.time()
         bar = tqdm(loader.batches(self.epoch, shard=self.world.shard), total=len(loader),
                    file=sys.stderr, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not cfg.progress or not self.world.main)
+                   disable=not progress_enabled(cfg.progress) or not self.world.main)
         for b, (x, y) in enumerate(bar):
             if shared and len(y) == 0:   # a last batch smaller than the process count
                 self._step_shared(None)
@@ -370,8 +370,9 @@ class _Run:
         plot_curves(self.metrics, self.out / "curves.png")
 
 
-def plot_curves(metrics: list[dict], path) -> None:
-    """Loss terms and accuracies per epoch, in two panels."""
+def plot_curves(metrics: list[dict], path, test: tuple | None = None) -> None:
+    """Loss terms and accuracies per epoch, in two panels; `test` = (epoch, accuracy) of the
+    base's test accuracy, measured once on best.pt at the end."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -389,9 +390,14 @@ def plot_curves(metrics: list[dict], path) -> None:
     for key in ("train_acc", "val_acc", "twin_train_acc", "twin_val_acc"):
         if key in metrics[0]:
             ax2.plot(epochs, [m[key] for m in metrics], marker="o", label=key)
+    if test is not None:
+        ax2.plot([test[0]], [test[1]], marker="*", ms=14, ls="none", color="black",
+                 label=f"test (best.pt) {test[1]:.2f}%")
     switch = [m["epoch"] for m in metrics if m.get("compressed")]
     if switch:
         ax2.axvline(switch[0] - 0.5, color="grey", ls="--", label="compression on")
+    for ax in (ax1, ax2):
+        ax.xaxis.get_major_locator().set_params(integer=True)
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("accuracy (%)")
     ax2.set_title("accuracy")
@@ -419,83 +425,114 @@ def train(cfg: TrainConfig, on_epoch=None) -> Path:
     world = distributed.setup(cfg.device)
     try:
         return _train(cfg, on_epoch, world)
+    except KeyboardInterrupt:
+        if world.main and (Path(cfg.out) / "checkpoint.pt").is_file():
+            _log(f"interrupted: the last finished epoch is saved; resume with "
+                 f"`tna train --resume {cfg.out}`")
+        raise
     finally:
         distributed.teardown(world)
 
 
 def _train(cfg: TrainConfig, on_epoch, world: distributed.World) -> Path:
-    import yaml
-
-    from tna.train.health import accuracy_warning, activity_warnings
-
     run = _Run(cfg, world)
-    out, main = run.out, world.main
     if cfg.resume:
         run.resume()
-        _log(f"resuming {out} after epoch {run.epoch}")
-    elif (out / "checkpoint.pt").exists():
-        raise TnaError(f"{out} already holds a run; pass --resume to continue it or choose "
+        _log(f"resuming {run.out} after epoch {run.epoch}")
+    elif (run.out / "checkpoint.pt").exists():
+        raise TnaError(f"{run.out} already holds a run; pass --resume to continue it or choose "
                        f"another --out")
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(out)          # temporaries of a run killed with -9 mid-write
-        write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        x0, _ = next(run.data.train.batches(0))
-        probe = x0[:64].to(run.device)      # a fixed batch to watch spike activity on
-        rates = run.activity(probe)
-        processes = f" | {world.size} processes" if world.size > 1 else ""
-        _log(f"data: {run.data.source} train {run.data.train.num_samples} "
-             f"val {run.data.val.num_samples if run.data.val else 0} "
-             f"test {run.data.test.num_samples} | model {run.spec.arch} | method {cfg.method} "
-             f"weights {cfg.weights}{processes}")
-        _log("spike activity per layer at start: " + " ".join(f"{100 * r:.1f}%" for r in rates))
-        if run.epoch == 0:
-            run.warn(activity_warnings(rates))
-
+    probe = _start(run) if world.main else None
     while run.epoch < cfg.epochs:
-        if cfg.weights != "fp" and run.epoch >= cfg.ternary_after and run.compression is None:
-            run.compression = _compress(run.model, cfg)
-            _log(f"epoch {run.epoch + 1}: base hidden layers {run.compression['layers']} now "
-                 f"{cfg.weights}, ±" + ", ±".join(f"{s:g}" for s in run.compression["scales"]))
-        lr = run.opt.param_groups[0]["lr"]
-        row = {"epoch": run.epoch + 1, "lr": lr, "compressed": run.compression is not None}
-        t0 = time.time()
-        row.update(run.train_epoch())
-        if run.data.val is not None:
-            row.update(val_metrics(run.model, run.twin, run.data.val, run.device, world))
-        run.epoch += 1
-        row["seconds"] = time.time() - t0          # the whole epoch: training and validation
-        if not main:
-            continue
-        row["activity"] = run.activity(probe)
-        warnings = activity_warnings(row["activity"], run.epoch)
-        for name, key in (("base", "val_acc"), ("twin", "twin_val_acc")):
-            acc = row.get(key, row.get("train_acc" if name == "base" else "twin_train_acc"))
-            if acc is not None:
-                warnings.append(accuracy_warning(name, acc, run.data.num_classes, run.epoch))
-        warnings = [w for w in warnings if w]
-        parts = [f"epoch {row['epoch']}/{cfg.epochs}", f"loss {row['loss']:.4f}",
-                 f"train {row['train_acc']:.2f}%"]
-        if "val_acc" in row:
-            parts.append(f"val {row['val_acc']:.2f}%")
-        if "twin_val_acc" in row:
-            parts.append(f"twin val {row['twin_val_acc']:.2f}%")
-        parts += [f"lr {lr:.2e}", f"{row['train_seconds']:.0f}s",
-                  "[" + (cfg.weights if run.compression else "fp") + "]"]
-        _log(" | ".join(parts))
-        run.warn(warnings)                         # after the epoch line, before saving
-        run.save(row)
-        if on_epoch is not None:
-            with torch.random.fork_rng(devices=[]):
-                on_epoch(run.model, row)
-            run.model.train()
+        _epoch(run, probe, on_epoch)
+    return _finish(run)
 
+
+def _start(run: "_Run"):
+    """Rank 0: the run folder, its config.yaml, and a fixed batch to watch spike activity on."""
+    import yaml
+
+    from tna.train.health import activity_warnings
+    cfg, out, data = run.cfg, run.out, run.data
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)          # temporaries of a run killed with -9 mid-write
+    write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    x0, _ = next(data.train.batches(0))
+    probe = x0[:64].to(run.device)
+    rates = run.activity(probe)
+    processes = f" | {run.world.size} processes" if run.world.size > 1 else ""
+    _log(f"data: {data.source} train {data.train.num_samples} "
+         f"val {data.val.num_samples if data.val else 0} "
+         f"test {data.test.num_samples} | model {run.spec.arch} | method {cfg.method} "
+         f"weights {cfg.weights}{processes}")
+    _log("spike activity per layer at start: " + " ".join(f"{100 * r:.1f}%" for r in rates))
+    if run.epoch == 0:
+        run.warn(activity_warnings(rates, names=run.layer_names))
+    return probe
+
+
+def _epoch(run: "_Run", probe, on_epoch) -> None:
+    """One epoch: compress when its time comes, train, validate; rank 0 reports and saves."""
+    cfg = run.cfg
+    if cfg.weights != "fp" and run.epoch >= cfg.compress_after and run.compression is None:
+        run.compression = _compress(run.model, cfg)
+        _log(f"epoch {run.epoch + 1}: base hidden layers {run.compression['layers']} now "
+             f"{cfg.weights}, ±" + ", ±".join(f"{s:g}" for s in run.compression["scales"]))
+    row = {"epoch": run.epoch + 1, "lr": run.opt.param_groups[0]["lr"],
+           "compressed": run.compression is not None}
+    t0 = time.time()
+    row.update(run.train_epoch())
+    if run.data.val is not None:
+        row.update(val_metrics(run.model, run.twin, run.data.val, run.device, run.world))
+    run.epoch += 1
+    row["seconds"] = time.time() - t0          # the whole epoch: training and validation
+    if not run.world.main:
+        return
+    row["activity"] = run.activity(probe)
+    _log(_epoch_line(run, row))
+    run.warn(_epoch_warnings(run, row))        # after the epoch line, before saving
+    run.save(row)
+    if on_epoch is not None:
+        with torch.random.fork_rng(devices=[]):
+            on_epoch(run.model, row)
+        run.model.train()
+
+
+def _epoch_line(run: "_Run", row: dict) -> str:
+    cfg = run.cfg
+    parts = [f"epoch {row['epoch']}/{cfg.epochs}", f"loss {row['loss']:.4f}",
+             f"train {row['train_acc']:.2f}%"]
+    if "val_acc" in row:
+        parts.append(f"val {row['val_acc']:.2f}%")
+    if "twin_val_acc" in row:
+        parts.append(f"twin val {row['twin_val_acc']:.2f}%")
+    val_s = row["seconds"] - row["train_seconds"]
+    parts += [f"lr {row['lr']:.2e}", f"{row['seconds']:.0f}s" + (
+              f" ({row['train_seconds']:.0f} train + {val_s:.0f} val)"
+              if run.data.val is not None else ""),
+              "[" + (cfg.weights if run.compression else "fp") + "]"]
+    return " | ".join(parts)
+
+
+def _epoch_warnings(run: "_Run", row: dict) -> list:
+    from tna.train.health import accuracy_warning, activity_warnings
+    warnings = activity_warnings(row["activity"], run.epoch, run.layer_names)
+    for name, key in (("base", "val_acc"), ("twin", "twin_val_acc")):
+        acc = row.get(key, row.get("train_acc" if name == "base" else "twin_train_acc"))
+        if acc is not None:
+            warnings.append(accuracy_warning(name, acc, run.data.num_classes, run.epoch))
+    return [w for w in warnings if w]
+
+
+def _finish(run: "_Run") -> Path:
+    """Test best.pt, write result.json and the curves with the test point; best.pt's path."""
+    cfg, out, world = run.cfg, run.out, run.world
     distributed.barrier(world)     # rank 0 has written the last checkpoint
     best = out / ("best.pt" if (out / "best.pt").exists() else "checkpoint.pt")
     model, state = ckpt.load_model(best)
     test_acc = evaluate(model.to(run.device), run.data.test, run.device, cfg.progress, "test",
                         world)
-    if not main:
+    if not world.main:
         return best
     summary = {"best_epoch": int(state["epoch"]),
                "best_val_acc": state["best_val"] if state["best_val"] >= 0 else None,
@@ -503,8 +540,35 @@ def _train(cfg: TrainConfig, on_epoch, world: distributed.World) -> Path:
                "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics),
                "processes": world.size, "warnings": run.warnings}
     write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
-    _log(f"test accuracy of the base (best epoch {summary['best_epoch']}): {test_acc:.2f}%  "
-         f"-> {best}")
+    plot_curves(run.metrics, out / "curves.png", (summary["best_epoch"], test_acc))
+    if cfg.val_size == 0 or run.data.val is None:
+        rule = "the last epoch" + (f" in {cfg.weights} weights" if cfg.weights != "fp" else "")
+    elif cfg.weights != "fp":
+        rule = (f"the best validation accuracy among the {cfg.weights} epochs; an fp epoch "
+                f"cannot be exported as {cfg.weights}")
+    else:
+        rule = "the best validation accuracy"
+    _log(f"test accuracy of the base: {test_acc:.2f}% (best.pt = epoch "
+         f"{summary['best_epoch']}, {rule})  -> {best}")
+    if math.isnan(test_acc):
+        raise TnaError("test accuracy is NaN")
+    return best
+    summary = {"best_epoch": int(state["epoch"]),
+               "best_val_acc": state["best_val"] if state["best_val"] >= 0 else None,
+               "test_acc": test_acc, "weights": cfg.weights, "method": cfg.method,
+               "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics),
+               "processes": world.size, "warnings": run.warnings}
+    write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
+    plot_curves(run.metrics, out / "curves.png", (summary["best_epoch"], test_acc))
+    if cfg.val_size == 0 or run.data.val is None:
+        rule = "the last epoch" + (f" in {cfg.weights} weights" if cfg.weights != "fp" else "")
+    elif cfg.weights != "fp":
+        rule = (f"the best validation accuracy among the {cfg.weights} epochs; an fp epoch "
+                f"cannot be exported as {cfg.weights}")
+    else:
+        rule = "the best validation accuracy"
+    _log(f"test accuracy of the base: {test_acc:.2f}% (best.pt = epoch "
+         f"{summary['best_epoch']}, {rule})  -> {best}")
     if math.isnan(test_acc):
         raise TnaError("test accuracy is NaN")
     return best

@@ -29,8 +29,13 @@ class Emulator:
                   record_layers="all", aligned_layers=True, loader=job.loader,
                   reset_interval=lava_window(job.model, job.inputs.shape[-1]),
                   reset_offset=data_reset_offset(job.model))
+        from tqdm import tqdm
+
+        from tna.console import progress_enabled
         spikes, voltage, layers = [], [], {}
-        for lo in range(0, len(job.inputs), CHUNK):
+        chunks = range(0, len(job.inputs), CHUNK)
+        for lo in tqdm(chunks, desc="emulator", unit="chunk", leave=False,
+                       disable=not progress_enabled(job.progress) or len(chunks) < 2):
             res = emulate(job.model, job.inputs[lo:lo + CHUNK], **kw)
             spikes.append(res.out_spikes.to(torch.int64).flatten(1, -2).numpy())
             voltage.append(res.out_voltage.to(torch.int64).flatten(1, -2).numpy())

@@ -21,7 +21,7 @@ class _Lava:
                        readout="voltage" if job.readout == "voltage" else "spike",
                        input_message_bits=job.input_message_bits, backend=self.name,
                        progress=job.progress, models=job.lava_models, loader=job.loader,
-                       skip_layers=job.skip_layers)
+                       skip_layers=job.skip_layers, model=job.model)
         spikes = np.asarray(res.spikes).astype(np.int64)
         voltage = None if res.voltage is None else np.asarray(res.voltage).astype(np.int64)
         out = len(job.model.layers) - 1           # Lava's sink reads the output layer only

@@ -20,7 +20,7 @@ class Reference:
 
         from tna.reference import run_reference
         t0 = time.time()
-        out = run_reference(job.model, job.inputs, readout=job.readout)
+        out = run_reference(job.model, job.inputs, readout=job.readout, progress=job.progress)
         return BackendOutput(
             self.name, spikes=out.spikes.numpy().astype(np.int64),
             voltage=out.voltage.numpy().astype(np.int64), logits=out.logits.numpy(),

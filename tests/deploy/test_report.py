@@ -1,0 +1,65 @@
+"""What `tna run` reports besides parity: per-class accuracy and a confusion matrix that add up,
+predicted classes for --input arrays, PNGs a person can look at, and no progress-bar noise in
+a log file."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tna import netx
+from tna.deploy import RunConfig, run
+
+
+@pytest.fixture
+def digits_net(tmp_path):
+    """A random 64-32-10 net on scikit-learn digits with tna metadata (direct input 0..15)."""
+    rng = np.random.default_rng(0)
+    layers = [netx.Layer("input", (64,)),
+              netx.Layer("dense", (32,), weight=(2 * rng.integers(-20, 40, (32, 64))).astype(
+                  np.float32), neuron=netx.NeuronParams(4096, 512, 300)),
+              netx.Layer("dense", (10,), weight=(2 * rng.integers(-128, 128, (10, 32))).astype(
+                  np.float32), neuron=netx.NeuronParams(4096, 300, netx.VTH_MANT_MAX))]
+    meta = netx.Metadata(dataset="digits", class_names=[f"digit {i}" for i in range(10)],
+                         timesteps=5, input_shape=[64], input_message_bits=8)
+    return netx.write_net(netx.NetxModel(layers, meta), tmp_path / "d.net")
+
+
+def test_confusion_matrix_adds_up_and_plots_are_written(digits_net, tmp_path):
+    report = tmp_path / "out" / "r.json"
+    result = run(digits_net, RunConfig(backend="emulator", report=str(report), progress=False))
+    d = json.loads(report.read_text())
+    m = np.array(d["confusion_matrix"]["counts"])
+    assert m.shape == (10, 10) and m.sum() == result.samples == 359
+    assert np.trace(m) / m.sum() * 100 == pytest.approx(d["accuracy"]["emulator"])
+    per_class = d["per_class_accuracy"]
+    assert list(per_class) == [f"digit {i}" for i in range(10)]
+    assert per_class["digit 3"] == pytest.approx(100 * m[3, 3] / m[3].sum(), abs=0.01)
+    assert len(d["predictions"]) == 359
+    for name in ("r_confusion.png", "r_raster.png"):
+        assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
+    assert "per-class accuracy (emulator), lowest:" in result.summary()
+
+
+def test_input_runs_print_and_save_predicted_classes(digits_net, tmp_path):
+    x = np.random.default_rng(1).integers(0, 16, (3, 64, 5))
+    np.save(tmp_path / "x.npy", x)
+    result = run(digits_net, RunConfig(backend="emulator", input=str(tmp_path / "x.npy"),
+                                       save_output=str(tmp_path / "y.npy"), progress=False))
+    pred = np.load(tmp_path / "y_predicted.npy")
+    assert pred.tolist() == result.predictions.tolist()
+    y = np.load(tmp_path / "y.npy")                       # the voltage readout, not 0 spikes
+    assert y.shape == (3, 10, 5) and np.abs(y).sum() > 0
+    assert np.array_equal(y.sum(-1).argmax(1), pred)
+    shown = ", ".join(f"{c} (digit {c})" for c in pred)
+    assert f"predicted (emulator): {shown}" in result.summary()
+
+
+def test_no_progress_bars_in_a_log_file(digits_net):
+    """stderr is a file: one line per phase, never a bar's carriage returns."""
+    out = subprocess.run([sys.executable, "-m", "tna.cli", "run", str(digits_net),
+                          "--backend", "emulator"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "\r" not in out.stderr and "it/s" not in out.stderr
+    assert "running 359 samples on reference ..." in out.stderr
