@@ -142,6 +142,28 @@ class ReferenceNet(torch.nn.Module):
         with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
             return self._forward(x.float())
 
+    def activity(self, x: torch.Tensor) -> tuple[list, list]:
+        """(spikes, synaptic ops) per neuron layer, summed over the batch: an input event
+        drives every synapse it is connected to (the weight set to 1 counts them)."""
+        spikes, synops = [], []
+        x = x.float()
+        with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
+            for block, vth, bias in zip(self.blocks, self.vth, self.bias):
+                if vth is None:               # flatten
+                    x = block(x)
+                    continue
+                syn = getattr(block, "synapse", None)
+                if isinstance(syn, torch.nn.Module):
+                    w = syn.weight.data
+                    syn.weight.data = torch.ones_like(w)
+                    synops.append(float(syn((x != 0).float()).sum()))
+                    syn.weight.data = w
+                else:                         # an input neuron: no synapse
+                    synops.append(0.0)
+                x, _ = _cuba(block, block.synapse(x), vth, bias)
+                spikes.append(float(x.sum()))
+        return spikes, synops
+
     def _forward(self, x: torch.Tensor) -> ReferenceOutput:
         from tna.spikes import pack
         counts, packed = [], {}

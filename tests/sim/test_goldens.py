@@ -64,6 +64,23 @@ def test_pilotnet_lif_per_layer_u_v_spikes():
 
 
 @needs_gts
+def test_pilotnet_input_neuron_fed_on_a_in_reproduces_intels_input_spikes():
+    """Intel's pilotnet_lif files hold the encoded image (image.npy, W x H x C) and the input
+    layer's spikes recorded with it (input-s.npy, 24 steps, resets every 16): the input neuron
+    fed the image on a_in every step, reset where each window begins (netx reset_offset 0,
+    tna.netx.data_reset_offset), gives the same 846,948 spikes, every one."""
+    root = GTS / "pilotnet_lif"
+    model = read_net(root / "network.net")
+    image = _slayer(np.load(root / "image.npy")[..., None])[..., 0]           # (C, H, W)
+    x = np.repeat(image[..., None], 24, -1)[None].astype(np.int64)
+    res = emulate(model, x, record=("spikes",), record_layers=[0], steps=24,
+                  reset_interval=16, reset_offset=0)
+    got = res.spikes[0][0].numpy()
+    want = _slayer(np.load(root / "input-s.npy")).astype(bool)
+    assert want.sum() == 846948 and np.array_equal(got, want)
+
+
+@needs_gts
 def test_ntidigits_axonal_delays():
     root = GTS / "ntidigits"
     model = read_net(root / "ntidigits.net")

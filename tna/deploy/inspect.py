@@ -33,29 +33,15 @@ def min_bits(layer: netx.Layer) -> int:
 def _activity(model: netx.NetxModel, dataset, limit, data_dir):
     import torch
 
+    from tna.console import log
     from tna.deploy.config import RunConfig
     from tna.deploy.inputs import dataset_inputs
     from tna.reference import ReferenceNet
     x, _ = dataset_inputs(model, RunConfig(dataset=dataset, data_dir=data_dir, limit=limit,
                                             backend="reference"))
-    ref = ReferenceNet(model)
-    spikes, synops = [], []
-    h = torch.tensor(x, dtype=torch.float32)
-    with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
-        for block in ref.blocks:
-            syn = getattr(block, "synapse", None)
-            if syn is not None:
-                # synaptic ops: each input event drives every synapse it is connected to
-                ones = syn.weight.detach().clone().fill_(1.0)
-                w_saved = syn.weight.data
-                syn.weight.data = ones
-                events = (h != 0).float()
-                synops.append(float(syn(events).sum()) / len(x))
-                syn.weight.data = w_saved
-            h = block(h)
-            if getattr(block, "neuron", None) is not None:
-                spikes.append(float(h.sum()) / len(x))
-    return spikes, synops, len(x)
+    log(f"measuring spikes and synaptic ops on {len(x)} samples with the slayer reference ...")
+    spikes, synops = ReferenceNet(model).activity(torch.tensor(x, dtype=torch.float32))
+    return [s / len(x) for s in spikes], [s / len(x) for s in synops], len(x)
 
 
 def costs(path, dataset=None, measure=False, limit=200, data_dir=None) -> dict:
