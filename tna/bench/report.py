@@ -176,11 +176,21 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
         row.append(f"{exact}/{len(rs)} exact")
         row.append(f"{rs[0]['weight_kib_needed']:.1f} / {rs[0]['weight_kib_netx']:.1f}")
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "## The paper's claims, tested", "",
-              "Verdict: *holds* when the 95% CI of the paired difference lies above the margin, "
-              "*contradicted* when it lies below, otherwise *not shown*.", "",
-              "| claim | difference, PyTorch [95% CI] | verdict | difference, deployed | verdict |",
-              "|---|---|---|---|---|"]
+    lines += _claims_table(records)
+    lines += _alpha_table(records, out_dir)
+    if paper:
+        lines += ["", "Paper: Deckers et al., Fashion-MNIST, CIFARNet-style net, 250 epochs "
+                      "(ternary from 150); our budgets are far smaller, see the header."]
+    return "\n".join(lines) + "\n"
+
+
+def _claims_table(records) -> list:
+    """The paper's claims, each a paired difference over seeds with its 95% CI and verdict."""
+    lines = ["", "## The paper's claims, tested", "",
+             "Verdict: *holds* when the 95% CI of the paired difference lies above the margin, "
+             "*contradicted* when it lies below, otherwise *not shown*.", "",
+             "| claim | difference, PyTorch [95% CI] | verdict | difference, deployed | verdict |",
+             "|---|---|---|---|---|"]
     for text, a, b, margin, note, alpha in claims(records):
         row = [text + (f" ({note})" if note else "")]
         for key in ("torch_test_acc", "deployed_acc"):
@@ -189,11 +199,7 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
             p, txt = _diff(va, vb)
             row += [txt, p.verdict(margin) if p else "–"]
         lines.append("| " + " | ".join(row) + " |")
-    lines += _alpha_table(records, out_dir)
-    if paper:
-        lines += ["", "Paper: Deckers et al., Fashion-MNIST, CIFARNet-style net, 250 epochs "
-                      "(ternary from 150); our budgets are far smaller, see the header."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _paper(key) -> str:
