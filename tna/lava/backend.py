@@ -280,17 +280,9 @@ def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backen
     Each layer resets where a sample's data reaches it (tna.netx.data_reset_offset): netx's
     reset_offset 1, or 0 when the data goes into an input neuron's a_in (Intel's tutorials'
     way; netx connects net.inp to nothing then)."""
-    n, t = lava_inputs.shape[:2]
-    steps = n * window
+    steps = lava_inputs.shape[0] * window
     in_shape = tuple(lava_inputs.shape[2:])
-    # Time-major input: sample k occupies rows k*window .. k*window+t-1, the rest stays zero.
-    # int16 when it fits: the file is N * window * inputs values (300 MB int32 for 10k images).
-    fits16 = lava_inputs.size == 0 or np.abs(lava_inputs).max() < 2**15
-    in_dtype = "int16" if fits16 else "int32"
-    data = np.memmap(tmp / "in.dat", dtype=in_dtype, mode="w+", shape=(steps, *in_shape))
-    data.reshape(n, window, *in_shape)[:, :t] = lava_inputs
-    data.flush()
-    del data
+    in_dtype = _write_inputs(tmp / "in.dat", lava_inputs, window)
     np.memmap(tmp / "progress.dat", dtype=np.int64, mode="w+", shape=(1,)).flush()
 
     started = time.perf_counter()
@@ -338,6 +330,22 @@ def _simulate(net_path, lava_inputs, window, readout, input_message_bits, backen
     spikes = _read_output(tmp / "out.dat", steps, out_shape)
     voltage = _read_output(tmp / "v.dat", steps, out_shape) if readout == "voltage" else None
     return spikes, voltage, seconds
+
+
+def _write_inputs(path, lava_inputs, window: int) -> str:
+    """Write (N, T, ...) samples time-major to `path`; returns the dtype used.
+
+    Sample k occupies rows k*window .. k*window+T-1, the rest stays zero. int16 when it fits:
+    the file is N * window * inputs values (300 MB as int32 for 10k images)."""
+    n, t = lava_inputs.shape[:2]
+    in_shape = tuple(lava_inputs.shape[2:])
+    fits16 = lava_inputs.size == 0 or np.abs(lava_inputs).max() < 2**15
+    in_dtype = "int16" if fits16 else "int32"
+    data = np.memmap(path, dtype=in_dtype, mode="w+", shape=(n * window, *in_shape))
+    data.reshape(n, window, *in_shape)[:, :t] = lava_inputs
+    data.flush()
+    del data
+    return in_dtype
 
 
 def _new_file(path, shape):

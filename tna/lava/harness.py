@@ -42,13 +42,9 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
     `emulate`. Slow (~0.5 s per sample plus ~1 ms per step and layer): meant for tests on tiny
     nets.
     """
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc import io
-    from lava.proc.monitor.process import Monitor
 
     from tna.lava.net import load_network
-    from tna.lava.procs import STOCK_MODELS
 
     net_path = Path(net_path)
     x = np.asarray(inputs.cpu() if isinstance(inputs, torch.Tensor) else inputs).astype(np.int64)
@@ -70,23 +66,8 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
                            skip_layers=skip_layers)
         source = io.source.RingBuffer(data=_to_lava(data))
         source.s_out.connect(net.in_layer.neuron.a_in if into_neuron else net.inp)
-        monitors = []
-        for st, block in zip(stages, net.layers):
-            for name in record:
-                mon = Monitor()
-                target = block.neuron.s_out if name == "spikes" else getattr(block.neuron, name)
-                mon.probe(target=target, num_steps=steps)
-                monitors.append((st, name, mon, target))
-        try:
-            net.run(condition=RunSteps(num_steps=steps),
-                    run_cfg=Loihi2SimCfg(select_tag="fixed_pt",
-                                         exception_proc_model_map=dict(STOCK_MODELS)))
-            for st, name, mon, target in monitors:
-                got = mon.get_data()[target.process.name][target.name]
-                arr = _from_lava(np.asarray(got))
-                per[name][st.index].append(arr.astype(bool) if name == "spikes" else arr.astype(np.int32))
-        finally:
-            net.stop()
+        for (index, name), arr in _probe_run(net, stages, record, steps).items():
+            per[name][index].append(arr)
     result = EmulatorResult(steps=steps, timesteps=timesteps, offset=starts[-1],
                             out_layer=stages[-1].index,
                             starts={st.index: k for st, k in zip(stages, starts)})
@@ -97,3 +78,30 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
         result.out_spikes = result.spikes[stages[-1].index][..., sl]
         result.out_voltage = result.v[stages[-1].index][..., sl]
     return result
+
+
+def _probe_run(net, stages, record, steps: int) -> dict:
+    """Run a loaded netx network for `steps` steps; {(layer index, name): (C, ..., steps) array}."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.monitor.process import Monitor
+
+    from tna.lava.procs import STOCK_MODELS
+
+    monitors = []
+    for st, block in zip(stages, net.layers):
+        for name in record:
+            mon = Monitor()
+            target = block.neuron.s_out if name == "spikes" else getattr(block.neuron, name)
+            mon.probe(target=target, num_steps=steps)
+            monitors.append((st, name, mon, target))
+    try:
+        net.run(condition=RunSteps(num_steps=steps),
+                run_cfg=Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=dict(STOCK_MODELS)))
+        out = {}
+        for st, name, mon, target in monitors:
+            arr = _from_lava(np.asarray(mon.get_data()[target.process.name][target.name]))
+            out[st.index, name] = arr.astype(bool) if name == "spikes" else arr.astype(np.int32)
+        return out
+    finally:
+        net.stop()
