@@ -70,9 +70,11 @@ def raster_png(layers: list, title: str, path) -> Path:
         if other is not None:
             n, t = np.nonzero(other)
             ax.scatter(t, n, s=5, marker="x", color="tab:red", linewidths=0.7, label=who)
-        same = "" if ref is None or other is None else \
-            (" (identical)" if np.array_equal(ref, other) else
-             f" ({int((ref != other).sum())} differ)")
+        if ref is None or other is None:      # say so: a missing x is no disagreement
+            same = f"\n({who if other is None else 'the reference'} does not read this layer)"
+        else:
+            same = (" (identical)" if np.array_equal(ref, other) else
+                    f" ({int((ref != other).sum())} differ)")
         ax.set_title(f"{name}: {int(base.sum())} spikes{same}", fontsize=8)
         ax.set_xlabel("time step")
         ax.set_xticks(range(steps))
