@@ -103,6 +103,16 @@ def test_config_file_with_unknown_key(tmp_path, capsys):
     assert code == 2 and "not found" in err
 
 
+@pytest.mark.parametrize("command", ["run", "export", "import"])
+def test_named_training_config_elsewhere_names_the_command(capsys, command):
+    code, _, err = call(capsys, command, "x.net", "--config", "fmnist-cpu")
+    assert code == 2
+    assert_one_line_error(err)
+    assert "training recipe" in err and "tna train --config fmnist-cpu" in err
+    out = CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output
+    assert "fmnist-cpu" not in out and "this command's options" in out
+
+
 def test_flags_override_the_config_file(tmp_path):
     from tna.cli import build_config
     from tna.train.config import TrainConfig

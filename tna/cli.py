@@ -63,7 +63,14 @@ def config_options(cls, skip=()):
 
 def build_config(cls, config_file, flags: dict, where: str):
     """defaults < YAML file < flags; unknown keys and wrong types are TnaErrors."""
-    from tna.config import from_dict, load_yaml
+    from pathlib import Path
+
+    from tna.config import from_dict, load_yaml, presets
+    from tna.train.config import TrainConfig
+    if (config_file and cls is not TrainConfig and config_file in presets()
+            and not Path(config_file).is_file()):
+        raise TnaError(f"--config {config_file} is a training recipe (tna train --config "
+                       f"{config_file}); `tna {where} --config` takes a YAML file of its own options")
     values = load_yaml(config_file) if config_file else {}
     cfg = from_dict(cls, values, where=str(config_file or where))
     given = {k: v for k, v in flags.items() if v is not None}
@@ -78,6 +85,10 @@ def _config_help() -> str:
 
 _config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False),
                               help=_config_help())
+# export, run and import: the named configs are training recipes, so they are not offered there
+_file_config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False),
+    help="YAML file of this command's options (keys as the flags, without --)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -185,7 +196,7 @@ from tna.export.config import ExportConfig  # noqa: E402
     "  tna export runs/fp-run/best.pt --ternary --out t.net   # ternarise after training",
     "  tna export runs/digits --out digits.nir                # NIR graph (also from a .net)"]))
 @click.argument("checkpoint", type=click.Path())
-@_config_option
+@_file_config_option
 @click.option("--format", "fmt", type=click.Choice(["netx", "nir"]), default=None,
               help="netx HDF5, or a NIR graph (nir.write) [default: nir when --out ends in "
                    ".nir, else netx]")
@@ -229,7 +240,7 @@ from tna.deploy.config import RunConfig  # noqa: E402
     "  tna run encoder.net --input x.npy --skip-layers 1   # past an input layer with a neuron",
     "  tna run snn.nir --input spikes.npy --dt 1e-4 --backend emulator"]))
 @click.argument("net", type=click.Path())
-@_config_option
+@_file_config_option
 @click.option("--dt", type=float, default=None,
               help="NIR graphs only: seconds per time step [default: the graph's metadata]")
 @config_options(RunConfig)
@@ -263,7 +274,7 @@ from tna.nir.config import ImportConfig  # noqa: E402  (light: no nir, h5py or t
     "  tna import digits.nir --out digits.net          # a graph tna exported: the same integers",
     "  tna import snn.nir --dt 1e-4 --timesteps 20 --out snn.net   # e.g. from snnTorch"]))
 @click.argument("graph", type=click.Path())
-@_config_option
+@_file_config_option
 @config_options(ImportConfig)
 def import_(graph, config_file, **flags):
     """Turn a NIR graph (nir.write's HDF5) into a netx file Lava loads.
