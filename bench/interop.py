@@ -1,9 +1,9 @@
 """tna <-> snnTorch and Norse through NIR, with the real libraries: do the nets compute the same?
 
 (a) tna -> NIR -> clients. A tna conv-small net trained on Fashion-MNIST (--run, default
-    /tmp/w/fm; trained with `tna train --dataset fashion-mnist --train-limit 6000 --epochs 3
-    --ternary-after 2` when it has no best.pt) is exported with defaults (`tna export` to .net,
-    then to .nir, portable form, dt 1e-4). snnTorch (`snntorch.import_nir.import_from_nir`) and
+    runs/interop-fm in the repository; trained with `tna train --dataset fashion-mnist
+    --train-limit 6000 --epochs 3 --ternary-after 2` when it has no best.pt) is exported with
+    defaults (`tna export` to .net, then to .nir, portable form, dt 1e-4). snnTorch (`snntorch.import_nir.import_from_nir`) and
     Norse (`norse.torch.from_nir(graph, dt=graph.metadata["dt"])`) load the graph and are fed
     tna's own encoded input (direct encoding: integers 0..15, the same value for T = 5 steps), one
     sample at a time and batched (after import, `start_dim = 1` on every torch.nn.Flatten: both
@@ -77,7 +77,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_RUN = "/tmp/w/fm"
+DEFAULT_RUN = str(ROOT / "runs" / "interop-fm")
 T_CLIENT = 25                 # steps per sample of the client nets (snnTorch's tutorials)
 SNN_DT, NORSE_DT = 1e-4, 1e-6   # the dt tna reads each exporter's graph with (see the docstring)
 
@@ -110,7 +110,7 @@ def ensure_run(run: Path) -> Path:
         return run
     print(f"{run}/best.pt missing: training a conv-small net on Fashion-MNIST there (minutes)")
     t0 = time.perf_counter()
-    subprocess.run([str(ROOT / ".venv/bin/tna"), "train", "--dataset", "fashion-mnist",
+    subprocess.run([sys.executable, "-m", "tna.cli", "train", "--dataset", "fashion-mnist",
                     "--train-limit", "6000", "--epochs", "3", "--ternary-after", "2", "--out",
                     str(run), "--no-progress"], check=True)
     print(f"trained in {time.perf_counter() - t0:.0f} s")
