@@ -553,22 +553,3 @@ def _finish(run: "_Run") -> Path:
     if math.isnan(test_acc):
         raise TnaError("test accuracy is NaN")
     return best
-    summary = {"best_epoch": int(state["epoch"]),
-               "best_val_acc": state["best_val"] if state["best_val"] >= 0 else None,
-               "test_acc": test_acc, "weights": cfg.weights, "method": cfg.method,
-               "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics),
-               "processes": world.size, "warnings": run.warnings}
-    write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
-    plot_curves(run.metrics, out / "curves.png", (summary["best_epoch"], test_acc))
-    if cfg.val_size == 0 or run.data.val is None:
-        rule = "the last epoch" + (f" in {cfg.weights} weights" if cfg.weights != "fp" else "")
-    elif cfg.weights != "fp":
-        rule = (f"the best validation accuracy among the {cfg.weights} epochs; an fp epoch "
-                f"cannot be exported as {cfg.weights}")
-    else:
-        rule = "the best validation accuracy"
-    _log(f"test accuracy of the base: {test_acc:.2f}% (best.pt = epoch "
-         f"{summary['best_epoch']}, {rule})  -> {best}")
-    if math.isnan(test_acc):
-        raise TnaError("test accuracy is NaN")
-    return best
