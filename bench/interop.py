@@ -4,7 +4,8 @@
     runs/interop-fm in the repository; trained with `tna train --dataset fashion-mnist
     --train-limit 6000 --epochs 3 --ternary-after 2` when it has no best.pt) is exported with
     defaults (`tna export` to .net, then to .nir, portable form, dt 1e-4). snnTorch
-    (`snntorch.import_nir.import_from_nir`) and Norse (`norse.torch.from_nir(graph, dt=graph.metadata["dt"])`) load the graph and are fed
+    (`snntorch.import_nir.import_from_nir`) and Norse
+    (`norse.torch.from_nir(graph, dt=graph.metadata["dt"])`) load the graph and are fed
     tna's own encoded input (direct encoding: integers 0..15, the same value for T = 5 steps), one
     sample at a time and batched (after import, `start_dim = 1` on every torch.nn.Flatten: both
     build Flatten(0) from NIR's batch-free Flatten). Prediction = argmax of the readout layer's
