@@ -162,6 +162,24 @@ def test_the_full_budget_bench_is_the_fmnist_cpu_recipe_unchanged():
     assert cfg.deploy_limit is None and recipe.val_size == 0 and recipe.epochs == 34
 
 
+def test_the_ternary_after_14_candidate_is_the_recipe_but_for_the_switch():
+    import dataclasses
+
+    from tna.bench.grid import train_config
+    from tna.config import from_dict, load_yaml
+    from tna.train import TrainConfig
+    recipe = from_dict(TrainConfig, load_yaml("fmnist-cpu"), where="fmnist-cpu")
+    cfg = from_dict(BenchConfig, load_yaml("fmnist-cpu-ta14", "bench"), where="ta14")
+    assert [c.name for c in cells(cfg)] == [f"tna-ternary-a0.0001-s{s}" for s in (0, 1, 2)]
+    per_cell = ("seed", "out", "progress")
+    for cell in cells(cfg):
+        t = dataclasses.asdict(train_config(cell, cfg))
+        want = {**dataclasses.asdict(recipe), "ternary_after": 14}
+        assert {k: v for k, v in t.items() if k not in per_cell} == \
+            {k: v for k, v in want.items() if k not in per_cell}
+    assert recipe.ternary_after == 20 and recipe.epochs == 34 and recipe.method == "tna"
+
+
 def test_a_training_config_no_cell_can_use_fails_before_any_cell(tmp_path):
     cfg = BenchConfig(preset="fmnist-cpu", train={"epochs": 8}, methods=["single"],
                       weights=["ternary"], seeds=1, out=str(tmp_path / "b"))
