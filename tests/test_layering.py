@@ -19,6 +19,7 @@ LAYERS = [
     {"models"},                                                # slayer CUBA blocks
     {"checkpoint", "reference"},
     {"sim"},                                                   # the emulator
+    {"estimate"},                                              # Loihi 2 fit and cost
     {"lava"},                                                  # every Lava import
     {"train", "export", "deploy"},                             # the pipeline stages
     {"nir"},
