@@ -32,13 +32,16 @@ def _inputs(n=7, t=4):
         np.random.default_rng(4).integers(0, 2, (n, 2, 8, 8, t))
 
 
-def test_spikes_and_synops_equal_the_reference_without_zero_weights():
-    model, x = _net(zeros=False), _inputs()
+@pytest.mark.parametrize("zeros", [False, True])
+def test_spikes_and_synops_equal_the_reference(zeros):
+    """The reference counts every synapse a spike drives, zero weights included."""
+    model, x = _net(zeros=zeros), _inputs()
     act = count(model, x)
     spikes, synops = ReferenceNet(model).activity(torch.tensor(x, dtype=torch.float32))
     assert [act.layers[i].spikes * len(x) for i in (1, 3)] == pytest.approx(spikes)
     assert [act.layers[i].synops * len(x) for i in (1, 3)] == pytest.approx(synops)
     assert act.spikes > 0 and act.synops > 0
+    assert (act.synops_nonzero < act.synops) == zeros
     assert act.layers[1].updates == 4 * 4 * 4 * 4 and act.timesteps == 4
 
 
@@ -59,17 +62,18 @@ def test_synops_count_only_nonzero_synapses():
                             iy, ix = 2 * oy - 1 + ky, 2 * ox - 1 + kx
                             if 0 <= iy < 8 and 0 <= ix < 8 and w[co, ci, ky, kx] != 0:
                                 expected += events[ci, iy, ix]
-    assert act.layers[1].synops * len(x) == pytest.approx(expected)
+    assert act.layers[1].synops_nonzero * len(x) == pytest.approx(expected)
     conv_spikes = act.layers[1].spikes_per_neuron.reshape(-1) * len(x)
     fan_out = (np.asarray(dense.weight) != 0).sum(0)          # per input of the dense layer
-    assert act.layers[3].synops * len(x) == pytest.approx(float(conv_spikes @ fan_out))
+    assert act.layers[3].synops_nonzero * len(x) == pytest.approx(float(conv_spikes @ fan_out))
 
 
 def test_cost_sums_cores_and_ranges_are_ordered():
     model, x = _net(zeros=True), _inputs()
     est = estimate(model, EstimateConfig(), count(model, x))
     assert sum(c[1] for c in est.per_core) == pytest.approx(est.activity.synops)
-    assert sum(c[2] for c in est.per_core) == pytest.approx(est.activity.spikes)
+    assert sum(c[2] for c in est.per_core) == pytest.approx(est.activity.synops_nonzero)
+    assert sum(c[3] for c in est.per_core) == pytest.approx(est.activity.spikes)
     c = est.cost
     for lo, hi in (c.energy_j, c.inference_s, c.step_s, c.inferences_per_s):
         assert 0 < lo <= hi

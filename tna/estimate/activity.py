@@ -4,8 +4,10 @@ of its mapping) does on the chip.
 Per neuron layer, summed over the samples and divided by their number:
 - `events_in`: messages the layer receives (spikes of the layer before; for the first layer the
   nonzero input values, each one graded or binary message);
-- `synops`: synaptic operations, one per message per nonzero synapse it drives (a zero weight
-  holds no synapse, so ternary zeros cost nothing);
+- `synops`: synaptic operations, one per message per synapse it drives, zero weights included
+  (the compiler stores dense synapse lists with their zeros: tna.estimate.fit);
+- `synops_nonzero`: the same, counting nonzero weights only (what a chip that skipped zero
+  weights would do: the low end of the cost range);
 - `spikes`: spikes the layer sends;
 - `updates`: neuron updates, every neuron once per time step.
 Per neuron too (`synops_per_neuron`, `spikes_per_neuron`), so that a core's share is the sum
@@ -25,10 +27,12 @@ from tna import netx
 class LayerActivity:
     index: int                          # position in model.layers
     events_in: float                    # messages in, per inference
-    synops: float                       # synaptic operations, per inference
+    synops: float                       # synaptic operations, per inference, zeros included
+    synops_nonzero: float               # synaptic operations on nonzero weights, per inference
     spikes: float                       # spikes out, per inference
     updates: float                      # neuron updates (neurons x T), per inference
     synops_per_neuron: np.ndarray = field(repr=False, default=None)   # slayer layout (C, H, W) or (n,)
+    synops_nonzero_per_neuron: np.ndarray = field(repr=False, default=None)
     spikes_per_neuron: np.ndarray = field(repr=False, default=None)
 
 
@@ -43,6 +47,10 @@ class Activity:
         return sum(a.synops for a in self.layers.values())
 
     @property
+    def synops_nonzero(self) -> float:
+        return sum(a.synops_nonzero for a in self.layers.values())
+
+    @property
     def spikes(self) -> float:
         return sum(a.spikes for a in self.layers.values())
 
@@ -51,9 +59,11 @@ class Activity:
         return sum(a.updates for a in self.layers.values())
 
 
-def _nonzero_synapses(stage) -> torch.Tensor:
-    """1.0 where the synapse holds a nonzero weight (after Lava's weight handling), float64."""
-    return torch.as_tensor(np.asarray(stage.weight) != 0, dtype=torch.float64)
+def _synapses(stage) -> tuple:
+    """(every synapse, nonzero synapses) as 1.0 where one is (after Lava's weight handling)."""
+    w = np.asarray(stage.weight)
+    return (torch.ones(w.shape, dtype=torch.float64),
+            torch.as_tensor(w != 0, dtype=torch.float64))
 
 
 def _received(stage, events: torch.Tensor, nz: torch.Tensor) -> torch.Tensor:
@@ -77,8 +87,9 @@ def count(model: netx.NetxModel, inputs, input_message_bits: int = 0, loader: st
     n, steps = int(x_all.shape[0]), int(x_all.shape[-1])
     stages = plan(model, tuple(x_all.shape[1:-1]), input_message_bits=input_message_bits,
                   loader=loader)
-    nz = {st.index: None if st.weight is None else _nonzero_synapses(st) for st in stages}
+    masks = {st.index: (None, None) if st.weight is None else _synapses(st) for st in stages}
     syn = {st.index: torch.zeros(st.shape, dtype=torch.float64) for st in stages}
+    syn_nz = {st.index: torch.zeros(st.shape, dtype=torch.float64) for st in stages}
     spk = {st.index: torch.zeros(st.shape, dtype=torch.float64) for st in stages}
     ev_in = {st.index: 0.0 for st in stages}
     for lo in range(0, n, batch_size):
@@ -88,8 +99,10 @@ def count(model: netx.NetxModel, inputs, input_message_bits: int = 0, loader: st
         events = (x != 0).to(torch.float64).sum(-1)          # (B, *in_shape): input messages
         for st in stages:
             ev_in[st.index] += float(events.sum())
-            syn[st.index] += _received(st, events.reshape(events.shape[0], *st.in_shape),
-                                       nz[st.index]).reshape(-1, *st.shape).sum(0)
+            e = events.reshape(events.shape[0], *st.in_shape)
+            every, nonzero = masks[st.index]
+            syn[st.index] += _received(st, e, every).reshape(-1, *st.shape).sum(0)
+            syn_nz[st.index] += _received(st, e, nonzero).reshape(-1, *st.shape).sum(0)
             s = res.spikes[st.index].to(torch.float64).sum(-1)   # (B, *shape)
             spk[st.index] += s.sum(0)
             events = s
@@ -98,7 +111,9 @@ def count(model: netx.NetxModel, inputs, input_message_bits: int = 0, loader: st
         neurons = int(np.prod(st.shape))
         layers[st.index] = LayerActivity(
             index=st.index, events_in=ev_in[st.index] / n, synops=float(syn[st.index].sum()) / n,
+            synops_nonzero=float(syn_nz[st.index].sum()) / n,
             spikes=float(spk[st.index].sum()) / n, updates=float(neurons * steps),
             synops_per_neuron=(syn[st.index] / n).numpy(),
+            synops_nonzero_per_neuron=(syn_nz[st.index] / n).numpy(),
             spikes_per_neuron=(spk[st.index] / n).numpy())
     return Activity(samples=n, timesteps=steps, layers=layers)

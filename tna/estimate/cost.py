@@ -16,6 +16,8 @@ Assumptions for what Loihi 2 changed (each one end of the low-high range):
   as at most halving it;
 - neuron updates: every neuron is updated every step; high counts each at the active figure,
   low at the inactive one (which neurons Loihi 2 skips is not public);
+- synaptic ops: high counts every synapse of the lists a spike reads, zero weights included
+  (the compiler stores them: tna.estimate.fit), low only the nonzero ones;
 - cores run in parallel; a step lasts as long as the busiest core (its synaptic ops and neuron
   updates in series, the mean step of the data) plus one barrier synchronisation;
 - an inference lasts T steps (pipelined: a new sample enters every T steps; the first result
@@ -69,25 +71,25 @@ class Cost:
 
 
 def estimate_cost(cores: list, timesteps: int, figures: OpFigures = LOIHI1) -> Cost:
-    """`cores`: (name, synops, spikes, neurons) per core per inference; the time and dynamic
-    energy of one inference of `timesteps` steps, as (low, high) ranges."""
-    synops = sum(c[1] for c in cores)
-    spikes = sum(c[2] for c in cores)
-    updates = sum(c[3] for c in cores) * timesteps
-    e_syn = synops * figures.synop_pj * PJ
+    """`cores`: (name, synops, nonzero synops, spikes, neurons) per core per inference; the
+    time and dynamic energy of one inference of `timesteps` steps, as (low, high) ranges."""
+    synops = (sum(c[2] for c in cores), sum(c[1] for c in cores))
+    spikes = sum(c[3] for c in cores)
+    updates = sum(c[4] for c in cores) * timesteps
     e_neu = (updates * figures.neuron_inactive_pj * PJ, updates * figures.neuron_active_pj * PJ)
     e_spk = spikes * figures.spike_pj * PJ
     lo_e, hi_e = LOIHI2_ENERGY
-    parts = {"synops": (e_syn * lo_e, e_syn * hi_e),
+    parts = {"synops": (synops[0] * figures.synop_pj * PJ * lo_e,
+                        synops[1] * figures.synop_pj * PJ * hi_e),
              "neurons": (e_neu[0] * lo_e, e_neu[1] * hi_e),
              "spikes": (e_spk * lo_e, e_spk * hi_e)}
     energy = (sum(p[0] for p in parts.values()), sum(p[1] for p in parts.values()))
 
-    def core_ns(c, active: bool) -> float:     # one mean step of one core, Loihi 1 times
-        ns = figures.neuron_active_ns if active else figures.neuron_inactive_ns
-        return c[1] / timesteps * figures.synop_ns + c[3] * ns
+    def core_ns(c, high: bool) -> float:     # one mean step of one core, Loihi 1 times
+        ns = figures.neuron_active_ns if high else figures.neuron_inactive_ns
+        return (c[1] if high else c[2]) / timesteps * figures.synop_ns + c[4] * ns
 
-    busiest = max(cores, key=lambda c: core_ns(c, True)) if cores else ("-", 0, 0, 0)
+    busiest = max(cores, key=lambda c: core_ns(c, True)) if cores else ("-", 0, 0, 0, 0)
     fast, slow = LOIHI2_SPEEDUP
     barrier = figures.barrier_ns
     step_ns = ((core_ns(busiest, False) + barrier[0]) / fast,

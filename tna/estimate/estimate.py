@@ -22,7 +22,8 @@ class Estimate:
     layers: list                        # LayerFit per neuron layer
     activity: Activity | None = None
     cost: Cost | None = None
-    per_core: list = field(default_factory=list)   # (name, synops, spikes, neurons) per core
+    per_core: list = field(default_factory=list)   # (name, synops, nonzero synops, spikes,
+                                                   # neurons) per core, per inference
 
     @property
     def cores(self) -> int:
@@ -63,12 +64,14 @@ class Estimate:
             a = self.activity
             d["activity_per_inference"] = {
                 "samples": a.samples, "timesteps": a.timesteps, "synops": a.synops,
-                "spikes": a.spikes, "neuron_updates": a.updates,
+                "synops_nonzero": a.synops_nonzero, "spikes": a.spikes,
+                "neuron_updates": a.updates,
                 "layers": {f"layer/{i}": {"events_in": x.events_in, "synops": x.synops,
+                                          "synops_nonzero": x.synops_nonzero,
                                           "spikes": x.spikes, "neuron_updates": x.updates}
                            for i, x in a.layers.items()},
-                "cores": [{"core": c[0], "synops": c[1], "spikes": c[2], "neurons": c[3]}
-                          for c in self.per_core]}
+                "cores": [{"core": c[0], "synops": c[1], "synops_nonzero": c[2],
+                           "spikes": c[3], "neurons": c[4]} for c in self.per_core]}
         if self.cost is not None:
             d["cost_per_inference"] = self.cost.to_dict()
         return d
@@ -100,7 +103,8 @@ class Estimate:
             a = self.activity
             lines.append(f"  per inference ({a.samples} sample{'s' if a.samples != 1 else ''}, "
                          f"T = {a.timesteps} steps): {a.spikes:,.0f} spikes, {a.synops:,.0f} "
-                         f"synaptic ops, {a.updates:,.0f} neuron updates")
+                         f"synaptic ops ({a.synops_nonzero:,.0f} on nonzero weights), "
+                         f"{a.updates:,.0f} neuron updates")
         if self.cost is not None:
             c = self.cost
             e_lo, e_hi = c.energy_j
@@ -141,10 +145,11 @@ def _per_core(layers: list, activity: Activity) -> list:
         if act is None or f.problem:
             continue
         syn = np.asarray(act.synops_per_neuron).reshape(-1)
+        nz = np.asarray(act.synops_nonzero_per_neuron).reshape(-1)
         spk = np.asarray(act.spikes_per_neuron).reshape(-1)
         for k, s in enumerate(f.slices):
-            out.append((f"layer/{f.index} core {k}", float(syn[s].sum()), float(spk[s].sum()),
-                        int(len(s))))
+            out.append((f"layer/{f.index} core {k}", float(syn[s].sum()), float(nz[s].sum()),
+                        float(spk[s].sum()), int(len(s))))
     return out
 
 
