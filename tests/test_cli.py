@@ -234,6 +234,26 @@ def test_cli_train_errors_are_one_line(cli_run, capsys):
     assert code == 2 and "no such checkpoint" in err
 
 
+def test_ctrl_c_in_training_says_interrupted_once(tmp_path, capsys, monkeypatch):
+    """The training loop names the resume command, the command line says "interrupted":
+    once, as the last line."""
+    from tna.train import loop
+    real = loop._epoch
+
+    def stop_after_the_first(run, probe, on_epoch):
+        real(run, probe, on_epoch)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_epoch", stop_after_the_first)
+    code, _, err = call(capsys, "train", "--dataset", "digits", "--arch", "16-out", "--weights",
+                        "fp", "--epochs", "2", "--limit", "64", "--no-progress",
+                        "--out", tmp_path / "r")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 130 and lines[-1] == "interrupted", err
+    assert sum("interrupted" in line for line in lines) == 1, err
+    assert f"resume with `tna train --resume {tmp_path / 'r'}`" in lines[-2]
+
+
 # --------------------------------------------------------------------------- import cost
 
 @pytest.mark.parametrize("code", [

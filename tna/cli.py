@@ -182,6 +182,9 @@ def _resume_config(run: str, config_file, flags: dict) -> TrainConfig:
     if "out" in given and Path(given["out"]).resolve() != Path(run).resolve():
         raise TnaError(f"--resume {run}: --out {given['out']} is another folder; drop --out")
     free = {k: v for k, v in given.items() if k in RESUME_FREE}
+    if "epochs" in free:      # before TrainConfig checks ternary_after against fewer epochs
+        from tna.train.loop import check_resume_epochs
+        check_resume_epochs(run, free["epochs"])
     return dataclasses.replace(cfg, out=str(run), resume=True, **free)
 
 

@@ -16,6 +16,19 @@ def test_accuracy_warning_fires_near_chance_only():
     assert accuracy_warning("base", 55.0, 2, 1)        # chance is 50 % with two classes
 
 
+def test_a_base_at_chance_since_compression_is_told_to_wait_longer(tmp_path, capsys):
+    """Compressed from the first step with every weight within --delta of 0, the base is at
+    chance: the warning names --ternary-after (and --delta), not the lr."""
+    out = tmp_path / "zeroed"
+    train(TrainConfig(**{**FAST, "arch": "32-16-out", "weights": "ternary"}, method="single",
+                      epochs=1, ternary_after=0, delta=3.9, out=str(out)))
+    warned = [line for line in capsys.readouterr().err.splitlines() if "at chance" in line]
+    assert len(warned) == 1, warned
+    assert ("its hidden layers are ternary from epoch 1 on: give it more fp epochs first "
+            "(raise --ternary-after, now 0) so its weights grow past --delta (3.9)") in warned[0]
+    assert "--lr" not in warned[0]
+
+
 def test_activity_warnings_name_silent_and_saturated_layers():
     assert activity_warnings([0.2, 0.3]) == []
     silent, saturated = activity_warnings([0.001, 0.2, 0.99], epoch=4)

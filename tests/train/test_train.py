@@ -109,6 +109,76 @@ def test_resume_reaches_the_same_weights(tmp_path, capsys):
     assert strip == strip_b
 
 
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory):
+    """A finished 2-epoch ternary run (compressed from epoch 2, cosine lr) and its stderr."""
+    import contextlib
+    import io
+    out = tmp_path_factory.mktemp("two") / "run"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        train(TrainConfig(**TINY, method="single", epochs=2, ternary_after=1, out=str(out)))
+    return out, err.getvalue()
+
+
+def test_compression_names_layers_as_the_exported_file_does(two_epochs):
+    # 16-8-out: dense blocks 0, 1, 2 are the file's layer/1, layer/2, layer/3 (layer/0: input)
+    _, err = two_epochs
+    assert "epoch 2: base hidden layers layer/2 now ternary" in err, err
+
+
+def _cli(capsys, *argv):
+    """`tna ARGV` through main(): (exit code, stderr)."""
+    from tna.cli import main
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+def test_resume_with_fewer_epochs_says_how_many_are_trained(two_epochs, capsys):
+    run, _ = two_epochs
+    code, err = _cli(capsys, "train", "--resume", run, "--epochs", "1", "--no-progress")
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [f"error: --resume {run} --epochs 1: 2 epochs are already "
+                                        f"trained; give --epochs above 2 to train on"]
+
+
+def test_resume_of_a_finished_run_says_it_is_finished(two_epochs, capsys):
+    run, _ = two_epochs
+    before = (run / "result.json").read_text()
+    code, err = _cli(capsys, "train", "--resume", run, "--no-progress")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{run} is finished: 2 of 2 epochs trained and tested" in err
+    assert "--epochs 4" in err and (run / "result.json").read_text() == before   # not re-tested
+
+
+def test_extending_a_run_logs_the_lr_it_uses_and_says_the_schedule_is_rebuilt(
+        two_epochs, tmp_path, capsys):
+    """The optimizer state holds the old cosine schedule's last lr (0): the new epoch must
+    train and log with the rebuilt schedule's lr, and say that it was rebuilt."""
+    import shutil
+
+    from tna.train.loop import lr_factor
+    run = tmp_path / "run"
+    shutil.copytree(two_epochs[0], run)
+    code, err = _cli(capsys, "train", "--resume", run, "--epochs", "3", "--no-progress")
+    assert code == 0, err
+    rows = read_metrics(run)
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[1]["lr"] > 0
+    cfg = TrainConfig(**{**TINY, "method": "single", "epochs": 3, "ternary_after": 1})
+    steps = 3                                    # --limit 96 caps the train split: 3 batches
+    expected = cfg.lr * lr_factor(2 * steps, steps, cfg)
+    assert rows[2]["lr"] == pytest.approx(expected) and expected > 1e-4
+    assert f"lr {expected:.2e}" in err
+    assert (f"the cosine lr schedule is rebuilt over 3 epochs, so epoch 3 starts at lr "
+            f"{expected:.2e} (the old one was at 0.00e+00)") in err
+    state = ckpt.load(run / "checkpoint.pt")
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
 def test_without_validation_best_pt_is_the_last_epoch(tmp_path, monkeypatch):
     # --val-size 0 trains on the whole train split; train accuracy (under dropout, on moving
     # weights) does not pick best.pt: the last epoch in the final weight mode does, even when
@@ -191,10 +261,24 @@ def _npz_with_classes(tmp_path, k):
     return path
 
 
-def test_one_epoch_works_with_the_defaults(tmp_path):
-    """--epochs 1 needs no --ternary-after: it defaults to half the epochs (here 0)."""
+def test_one_epoch_with_the_defaults_trains_fp_and_says_so(tmp_path, capsys):
+    """--epochs 1 needs no --ternary-after. Compression waits at least one epoch (from the
+    first step conv-small's base stays at chance: its dense layer's ternary weights are all
+    0), so a 1-epoch ternary run trains fp, says so, and exports fp."""
+    from tna import netx
+    from tna.export import ExportConfig, export
     cfg = TrainConfig(**{**TINY, "epochs": 1, "out": str(tmp_path / "one")})
-    assert cfg.ternary_after is None and cfg.compress_after == 0
-    assert TrainConfig(**{**TINY, "epochs": 4}).compress_after == 2
+    assert cfg.ternary_after is None and cfg.compress_after == 1 and cfg.final_weights == "fp"
+    assert [TrainConfig(**{**TINY, "epochs": e}).compress_after for e in (2, 3, 4)] == [1, 1, 2]
+    assert TrainConfig(**{**TINY, "epochs": 2}).final_weights == "ternary"
     best = train(cfg)
-    assert ckpt.load(best)["compression"]["mode"] == "ternary"
+    err = capsys.readouterr().err
+    assert "--epochs 1 leaves no epoch for ternary weights" in err and "trains fp" in err
+    assert best.name == "best.pt"
+    state = ckpt.load(best)
+    assert state["compression"] is None and state["final_weights"] == "fp"
+    result = json.loads((tmp_path / "one" / "result.json").read_text())
+    assert result["weights"] == "fp"
+    net = export(tmp_path / "one", ExportConfig(out=str(tmp_path / "one.net"), limit=50,
+                                                progress=False, verify=False))
+    assert netx.read_net(net).meta.weights == "fp"

@@ -151,7 +151,8 @@ def _check_weight_mode(given, state, cfg: ExportConfig) -> None:
     """A ternary or binary run stopped before its compressed phase holds fp weights: refuse,
     naming the two ways on, rather than export a full-precision net silently."""
     tcfg, comp = state["config"], state.get("compression") or {}
-    want = tcfg.get("weights", "fp")
+    # a 1-epoch ternary run trains fp by design (tna.train.config: final_weights)
+    want = state.get("final_weights") or tcfg.get("weights", "fp")
     if want == "fp" or comp.get("mode") == want or (cfg.ternary and want == "ternary"):
         return
     start = tcfg.get("ternary_after")

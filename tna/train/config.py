@@ -63,7 +63,7 @@ class TrainConfig:
     delta: float = 0.1             # ternary threshold of Eq. 6, slayer weight units
     ternary_scale: str = "pow2"    # ternary/binary weights ±s: pow2 = a power of two near mean |w|
                                    # per layer (still 2 bits on Loihi) | one = ±1 (the paper)
-    ternary_after: int | None = None   # epochs of full precision before compressing (the paper: 150 of 250); default: half the epochs
+    ternary_after: int | None = None   # epochs of full precision before compressing (the paper: 150 of 250); default: half the epochs, at least 1 (a 1-epoch run stays fp)
     seed: int = 0                  # base init, twin init (seed + 1), data order, dropout
     device: str = "cpu"            # cpu | cuda
     threads: int = 0               # torch CPU threads; 0 = torch's default
@@ -122,15 +122,25 @@ class TrainConfig:
             bad("dropout", self.dropout, "must be in [0, 1)")
         if self.method in ("kd", "kd-ce") and not self.teacher:
             bad("teacher", self.teacher, f"method {self.method} needs --teacher CHECKPOINT")
-        if self.weights != "fp" and self.compress_after >= self.epochs:
+        if self.weights != "fp" and self.ternary_after is not None and \
+                self.ternary_after >= self.epochs:
             bad("ternary_after", self.ternary_after,
                 f"must be below epochs ({self.epochs}) so that some epochs train compressed")
 
     @property
     def compress_after(self) -> int:
         """Epochs of full precision before the hidden layers are compressed: ternary_after,
-        or half the epochs when it is not given (4 -> 2, 1 -> 0)."""
-        return self.ternary_after if self.ternary_after is not None else self.epochs // 2
+        or half the epochs and at least 1 when it is not given (4 -> 2, 2 -> 1, 1 -> 1).
+        Compressing from the first step leaves conv-small's base at chance: its dense layer's
+        initial weights all lie within delta (0.1) of 0, so its ternary weights are all 0."""
+        return self.ternary_after if self.ternary_after is not None else \
+            max(1, self.epochs // 2)
+
+    @property
+    def final_weights(self) -> str:
+        """The base's weights at the end of the run: `weights`, or fp when no epoch is left
+        after compress_after (a 1-epoch run with the default ternary_after)."""
+        return "fp" if self.compress_after >= self.epochs else self.weights
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

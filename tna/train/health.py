@@ -11,14 +11,27 @@ SILENT = 0.005          # a layer spiking at under 0.5% of neurons x steps is ne
 SATURATED = 0.95        # ... and at over 95% it carries almost no information
 
 
-def accuracy_warning(name: str, acc: float, num_classes: int, epoch: int) -> str | None:
-    """A warning when `acc` (%) is at chance (see `at_chance`)."""
+def accuracy_warning(name: str, acc: float, num_classes: int, epoch: int,
+                     cause: str | None = None) -> str | None:
+    """A warning when `acc` (%) is at chance (see `at_chance`); `cause` replaces the general
+    advice when the likely cause is known (see `compression_cause`)."""
     if not at_chance(acc, num_classes):
         return None
     chance = 100.0 / num_classes
-    return (f"warning: epoch {epoch}: {name} accuracy {acc:.1f}% is at chance ({chance:.1f}%); "
-            f"the run is not learning: lower --lr, add --warmup 1, check --augment and "
-            f"--crop-padding for small images, or raise --weight-scale if layers are silent")
+    advice = cause or ("the run is not learning: lower --lr, add --warmup 1, check --augment "
+                       "and --crop-padding for small images, or raise --weight-scale if layers "
+                       "are silent")
+    return (f"warning: epoch {epoch}: {name} accuracy {acc:.1f}% is at chance "
+            f"({chance:.1f}%); {advice}")
+
+
+def compression_cause(mode: str, compress_after: int, delta: float) -> str:
+    """The advice for a base at chance since its hidden layers were compressed: weights
+    within delta of 0 become 0, and a short fp phase leaves whole layers there."""
+    grow = f" so its weights grow past --delta ({delta:g}), or lower --delta" \
+        if mode == "ternary" else ""
+    return (f"its hidden layers are {mode} from epoch {compress_after + 1} on: give it more fp "
+            f"epochs first (raise --ternary-after, now {compress_after}){grow}")
 
 
 def activity_warnings(rates: list[float], epoch: int | None = None,

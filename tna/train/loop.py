@@ -28,8 +28,9 @@ import torch.nn.functional as F
 from tna import checkpoint as ckpt
 from tna import metrics
 from tna.atomic import atomic_path, remove_stale_temps, write_text
-from tna.console import progress_enabled
+from tna.console import count, progress_enabled
 from tna.errors import TnaError
+from tna.metrics import at_chance
 from tna.train import distributed
 from tna.train.config import RESUME_FREE, TrainConfig
 
@@ -211,6 +212,7 @@ class _Run:
             "compression": self.compression,
             "metrics": self.metrics,
             "best_val": self.best_val,
+            "final_weights": self.cfg.final_weights,   # the weight mode best.pt is picked in
             "warnings": self.warnings,
             "processes": self.world.size,
         }
@@ -242,18 +244,36 @@ class _Run:
         self.model.load_state_dict(state["model"])
         if self.twin is not None:
             self.twin.load_state_dict(state["twin"])
+        check_resume_epochs(self.out, self.cfg.epochs, int(state["epoch"]))
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         self.epoch = int(state["epoch"])
+        self._continue_schedule(int(old.get("epochs", self.cfg.epochs)))
         self.metrics = list(state["metrics"])
         self.best_val = float(state["best_val"])
+        if state.get("final_weights", old.get("weights")) != self.cfg.final_weights:
+            self.best_val = -1.0   # best.pt was picked among fp epochs: pick again among these
         self.warnings = list(state.get("warnings", []))
         before = int(state.get("processes", 1))
         if before != self.world.size:
             _log(f"note: the run was trained in {before} process(es) and continues in "
                  f"{self.world.size}: dropout masks and float rounding differ from an "
                  f"uninterrupted run")
+
+    def _continue_schedule(self, old_epochs: int) -> None:
+        """Set the lr of the next step from this run's schedule. The optimizer state holds the
+        lr of the old schedule, which the first step would use and the epoch line log: an
+        extension (--epochs above the run's) continues on the new one from its first step."""
+        step = self.sched.last_epoch      # optimiser steps taken
+        old_lr = self.opt.param_groups[0]["lr"]
+        for group, base in zip(self.opt.param_groups, self.sched.base_lrs):
+            group["lr"] = base * lr_factor(step, len(self.data.train), self.cfg)
+        if old_epochs != self.cfg.epochs and self.cfg.lr_schedule == "cosine":
+            _log(f"note: --epochs {self.cfg.epochs} (the run had {old_epochs}): the cosine lr "
+                 f"schedule is rebuilt over {self.cfg.epochs} epochs, so epoch {self.epoch + 1} "
+                 f"starts at lr {self.opt.param_groups[0]['lr']:.2e} (the old one was at "
+                 f"{old_lr:.2e})")
 
     def warn(self, lines) -> None:
         for line in lines:
@@ -351,7 +371,7 @@ class _Run:
         # best.pt: best validation accuracy among epochs in the final weight mode. Without a
         # validation split (--val-size 0) it is the last epoch: train accuracy, measured under
         # dropout on weights that move during the epoch, cannot pick one.
-        final_mode = self.cfg.weights == "fp" or self.compression is not None
+        final_mode = self.cfg.final_weights == "fp" or self.compression is not None
         if "val_acc" in row:
             is_best = final_mode and row["val_acc"] > self.best_val
             if is_best:
@@ -425,16 +445,47 @@ def train(cfg: TrainConfig, on_epoch=None) -> Path:
     world = distributed.setup(cfg.device)
     try:
         return _train(cfg, on_epoch, world)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:       # the command line says "interrupted" after this line
         if world.main and (Path(cfg.out) / "checkpoint.pt").is_file():
-            _log(f"interrupted: the last finished epoch is saved; resume with "
+            _log(f"the last finished epoch is saved; resume with "
                  f"`tna train --resume {cfg.out}`")
         raise
     finally:
         distributed.teardown(world)
 
 
+def check_resume_epochs(out, epochs: int, trained: int | None = None) -> None:
+    """A resume must not ask for fewer epochs than the run folder `out` has trained
+    (`trained`: read from its checkpoint.pt when not given)."""
+    if trained is None:
+        path = Path(out) / "checkpoint.pt"
+        if not path.is_file():
+            return                      # resume() names the missing checkpoint
+        trained = int(ckpt.load(path)["epoch"])
+    if epochs < trained:
+        raise TnaError(f"--resume {out} --epochs {epochs}: {count(trained, 'epoch')} "
+                       f"{'is' if trained == 1 else 'are'} already trained; give --epochs above "
+                       f"{trained} to train on")
+
+
+def _check_not_finished(cfg: TrainConfig) -> None:
+    """--resume of a run that trained all its epochs and wrote result.json would only test it
+    again: say so (a run stopped during its final test has no result.json and is tested)."""
+    path = Path(cfg.out) / "result.json"
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(result, dict) and result.get("epochs") == cfg.epochs:
+        raise TnaError(f"{cfg.out} is finished: {cfg.epochs} of {cfg.epochs} epochs trained and "
+                       f"tested ({path}); to train on, give more epochs (tna train --resume "
+                       f"{cfg.out} --epochs {2 * cfg.epochs}), or export it (tna export "
+                       f"{cfg.out})")
+
+
 def _train(cfg: TrainConfig, on_epoch, world: distributed.World) -> Path:
+    if cfg.resume:
+        _check_not_finished(cfg)
     run = _Run(cfg, world)
     if cfg.resume:
         run.resume()
@@ -466,6 +517,10 @@ def _start(run: "_Run"):
          f"test {data.test.num_samples} | model {run.spec.arch} | method {cfg.method} "
          f"weights {cfg.weights}{processes}")
     _log("spike activity per layer at start: " + " ".join(f"{100 * r:.1f}%" for r in rates))
+    if cfg.weights != cfg.final_weights:
+        _log(f"note: --epochs {cfg.epochs} leaves no epoch for {cfg.weights} weights (by default "
+             f"they start after --ternary-after {cfg.compress_after} fp epoch): this run trains "
+             f"fp; give --epochs 2 or more for a {cfg.weights} base")
     if run.epoch == 0:
         run.warn(activity_warnings(rates, names=run.layer_names))
     return probe
@@ -476,7 +531,8 @@ def _epoch(run: "_Run", probe, on_epoch) -> None:
     cfg = run.cfg
     if cfg.weights != "fp" and run.epoch >= cfg.compress_after and run.compression is None:
         run.compression = _compress(run.model, cfg)
-        _log(f"epoch {run.epoch + 1}: base hidden layers {run.compression['layers']} now "
+        names = [f"layer/{k + 1}" for k in run.compression["layers"]]   # as the file numbers them
+        _log(f"epoch {run.epoch + 1}: base hidden layers {', '.join(names)} now "
              f"{cfg.weights}, ±" + ", ±".join(f"{s:g}" for s in run.compression["scales"]))
     row = {"epoch": run.epoch + 1, "lr": run.opt.param_groups[0]["lr"],
            "compressed": run.compression is not None}
@@ -520,8 +576,20 @@ def _epoch_warnings(run: "_Run", row: dict) -> list:
     for name, key in (("base", "val_acc"), ("twin", "twin_val_acc")):
         acc = row.get(key, row.get("train_acc" if name == "base" else "twin_train_acc"))
         if acc is not None:
-            warnings.append(accuracy_warning(name, acc, run.data.num_classes, run.epoch))
+            cause = _compression_cause(run) if name == "base" else None
+            warnings.append(accuracy_warning(name, acc, run.data.num_classes, run.epoch, cause))
     return [w for w in warnings if w]
+
+
+def _compression_cause(run: "_Run") -> str | None:
+    """Why a compressed base is at chance, unless it was at chance in fp already."""
+    from tna.train.health import compression_cause
+    if run.compression is None:
+        return None
+    fp = [m for m in run.metrics if not m.get("compressed")]
+    if fp and at_chance(fp[-1].get("val_acc", fp[-1]["train_acc"]), run.data.num_classes):
+        return None
+    return compression_cause(run.cfg.weights, run.cfg.compress_after, run.cfg.delta)
 
 
 def _finish(run: "_Run") -> Path:
@@ -536,16 +604,17 @@ def _finish(run: "_Run") -> Path:
         return best
     summary = {"best_epoch": int(state["epoch"]),
                "best_val_acc": state["best_val"] if state["best_val"] >= 0 else None,
-               "test_acc": test_acc, "weights": cfg.weights, "method": cfg.method,
+               "test_acc": test_acc, "weights": cfg.final_weights, "method": cfg.method,
                "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics),
                "processes": world.size, "warnings": run.warnings}
     write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
     plot_curves(run.metrics, out / "curves.png", (summary["best_epoch"], test_acc))
+    weights = cfg.final_weights
     if cfg.val_size == 0 or run.data.val is None:
-        rule = "the last epoch" + (f" in {cfg.weights} weights" if cfg.weights != "fp" else "")
-    elif cfg.weights != "fp":
-        rule = (f"the best validation accuracy among the {cfg.weights} epochs; an fp epoch "
-                f"cannot be exported as {cfg.weights}")
+        rule = "the last epoch" + (f" in {weights} weights" if weights != "fp" else "")
+    elif weights != "fp":
+        rule = (f"the best validation accuracy among the {weights} epochs; an fp epoch "
+                f"cannot be exported as {weights}")
     else:
         rule = "the best validation accuracy"
     _log(f"test accuracy of the base: {test_acc:.2f}% (best.pt = epoch "
