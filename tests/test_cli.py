@@ -1,4 +1,5 @@
 """The `tna` command line, in process (click's CliRunner and `tna.cli.main`), plus import cost."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -252,6 +253,19 @@ def test_ctrl_c_in_training_says_interrupted_once(tmp_path, capsys, monkeypatch)
     assert code == 130 and lines[-1] == "interrupted", err
     assert sum("interrupted" in line for line in lines) == 1, err
     assert f"resume with `tna train --resume {tmp_path / 'r'}`" in lines[-2]
+
+
+def test_counts_of_one_are_singular(cli_run, capsys):
+    folder, _ = cli_run
+    code, out, err = call(capsys, "run", folder / "m.net", "--backend", "emulator", "--limit",
+                          "1", "--no-progress")
+    assert code == 0 and "m.net: 1 sample on reference, emulator" in out
+    assert "all 1 sample (" in out and "running 1 sample on emulator" in err
+    assert not re.search(r"(?<![\d.,])1 samples", out + err)     # "21 samples/s" is a rate
+    code, _, err = call(capsys, "export", folder / "run", "--out", folder / "one.net",
+                        "--limit", "1", "--no-progress")
+    assert code == 0 and "(1 sample) checked by" in err
+    assert not re.search(r"(?<![\d.,])1 samples", err)
 
 
 # --------------------------------------------------------------------------- import cost

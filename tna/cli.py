@@ -373,7 +373,7 @@ def _csv_list(text, kind=str, flag=""):
 @cli.command(epilog="\n".join([
     "\b",
     "Examples:",
-    "  tna bench --config digits-tiny --out runs/bench-digits     # 8 cells, ~3 min",
+    "  tna bench --config digits-tiny --out runs/bench-digits     # 8 cells, ~30 s",
     "  tna bench --config fmnist-cpu --jobs 1                     # the paper's tables on 2 cores",
     "  tna bench --preset fmnist-cpu --set epochs=8 --set ternary_after=5 --methods single,tna \\",
     "            --weights fp,ternary --seeds 3 --alphas 1e-2,1e-4,1e-6 --out runs/alpha"]))

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tna.console import log
+from tna.console import count, log
 from tna.errors import TnaError
 
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -48,7 +48,7 @@ def demo(out="runs/demo", epochs: int | None = None, lava_samples: int = 100,
             raise TnaError(f"{out / 'train'} exists and is not a tna run; choose another --out")
         shutil.rmtree(out / "train")          # the demo's own previous run
     cfg = demo_train_config(out, epochs, progress)
-    log(f"== 1/4 train: {cfg.method} on {cfg.dataset}, {cfg.arch}, {cfg.epochs} epochs, "
+    log(f"== 1/4 train: {cfg.method} on {cfg.dataset}, {cfg.arch}, {count(cfg.epochs, 'epoch')}, "
          f"{cfg.weights} from epoch {cfg.compress_after + 1}")
     best = train(cfg)
 

@@ -86,6 +86,16 @@ def test_other_settings_in_the_same_folder_are_refused(tiny):
                           out=str(tiny)))
 
 
+def test_a_cell_done_in_seconds_says_seconds_not_0_0_min(capsys):
+    import time
+
+    from tna.bench.runner import _one
+    record = {"torch_test_acc": 90.0, "deployed_acc": 90.0, "parity": True}
+    _one(Cell("single", "fp", 0), BenchConfig(**TINY, jobs=2), {}, [], lambda: record,
+         time.time() - 16.2)
+    assert capsys.readouterr().err.strip().endswith("deployed 90.00% (exact), 16 s")
+
+
 def test_cells_order_teachers_first_and_name_alphas():
     cfg = BenchConfig(methods=["kd", "tna", "single"], weights=["fp"], seeds=[0, 1],
                       alphas=[1e-2, 1e-4])

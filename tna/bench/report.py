@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tna.atomic import atomic_path, write_text
 from tna.bench.stats import mean_std, paired
+from tna.console import count
 
 COLUMNS = ["cell", "method", "weights", "alpha", "seed", "teacher", "dataset", "arch", "epochs",
            "ternary_after", "torch_test_acc", "best_val_acc", "deployed_acc", "reference_acc",
@@ -130,7 +131,7 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
                                                                   for r in records)]
     paper = dataset == "fashion-mnist"
     cfg = records[0]
-    lines = [f"# Bench: {dataset}, {cfg['arch']}, {cfg['epochs']} epochs "
+    lines = [f"# Bench: {dataset}, {cfg['arch']}, {count(cfg['epochs'], 'epoch')} "
              f"({cfg['hardware']})", ""] + ([f"**{note}**", ""] if note else []) + [
              "Accuracy in % on the full test split unless stated: mean ± std over seeds "
              "(seeds). *PyTorch*: the trained base in PyTorch; *deployed*: the exported netx file "

@@ -9,6 +9,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from tna.atomic import write_text
+from tna.console import count, duration
 from tna.console import log as _log
 from tna.bench.config import BenchConfig
 from tna.bench.grid import (KD_METHODS, cells, load_record, log_tail, run_cell, teacher_cell,
@@ -26,7 +27,7 @@ def bench(cfg: BenchConfig) -> Path:
     todo = cells(cfg)
     records = {c.name: r for c in todo if (r := load_record(c, out)) is not None}
     pending = [c for c in todo if c.name not in records]
-    _log(f"bench {out}: {len(todo)} cells, {len(records)} finished, {len(pending)} to run"
+    _log(f"bench {out}: {count(len(todo), 'cell')}, {len(records)} finished, {len(pending)} to run"
          f" ({cfg.jobs} at a time)")
     failed = _run_all(pending, cfg, records)
     done = finished_records(out)      # this grid's cells and any other grid's in the folder
@@ -114,6 +115,6 @@ def _one(c, cfg, records, failed, get, t0=None) -> None:
     records[c.name] = r
     _log(f"  done {c.name}: PyTorch {r['torch_test_acc']:.2f}%, deployed "
          f"{r['deployed_acc']:.2f}% ({'exact' if r['parity'] else 'NOT exact'}), "
-         f"{(time.time() - t0) / 60:.1f} min")
+         f"{duration(time.time() - t0)}")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from tna import netx
 from tna.atomic import atomic_path
-from tna.console import log
+from tna.console import count, log
 from tna.deploy.backends import BACKENDS, BackendOutput, Job
 from tna.deploy.config import RunConfig
 from tna.deploy.inputs import dataset_inputs, load_npy
@@ -66,7 +66,7 @@ class RunResult:
         return f"{c} ({names[c]})" if c < len(names) else str(c)
 
     def summary(self) -> str:
-        lines = [f"{self.net}: {self.samples} samples on {', '.join(self.outputs)}"]
+        lines = [f"{self.net}: {count(self.samples, 'sample')} on {', '.join(self.outputs)}"]
         for name, o in self.outputs.items():
             acc = f", accuracy {self.accuracy[name]:.2f}%" if name in self.accuracy else ""
             lines.append(f"  {name:<10} {o.seconds:8.2f} s ({_rate(self.samples, o.seconds)})"
@@ -88,8 +88,8 @@ class RunResult:
                 lines.append(f"    accuracy difference {p['accuracy_difference']:+.2f} points "
                              f"(95% CI {lo:+.2f} .. {hi:+.2f})")
         for name, counts in self.layer_counts.items():
-            lines.append(f"  spikes per sample by layer, all {self.samples} samples ({name}): "
-                         + ", ".join(f"{k} {c:.1f}" for k, c in counts.items()))
+            lines.append(f"  spikes per sample by layer, all {count(self.samples, 'sample')} "
+                         f"({name}): " + ", ".join(f"{k} {c:.1f}" for k, c in counts.items()))
         if self.per_layer is not None:
             lines.append(f"  per-layer u/v/spikes, emulator vs lava-sim: {self.per_layer}")
         if self.predictions is not None and self.confusion is None:    # --input: no labels
@@ -168,7 +168,7 @@ def _run_backends(job: Job, names: list) -> dict:
     # (forking a process with live OpenMP/BLAS threads can hang the children).
     done: dict[str, BackendOutput] = {}
     for name in sorted(names, key=lambda n: not BACKENDS[n].forks):
-        log(f"running {len(job.inputs)} samples on {name} ...")
+        log(f"running {count(len(job.inputs), 'sample')} on {name} ...")
         done[name] = BACKENDS[name].run(job)
         log(f"  {name}: {done[name].seconds:.1f} s")
     return {name: done[name] for name in names}
@@ -228,7 +228,7 @@ def _plots(result: RunResult, folder: Path, layer_names: dict, neurons: dict,
     if result.confusion is not None:
         acc = result.accuracy.get(result.backend, float("nan"))
         written.append(plots.confusion_png(
-            result.confusion, result.class_names, f"{who}: {result.samples} samples, "
+            result.confusion, result.class_names, f"{who}: {count(result.samples, 'sample')}, "
             f"accuracy {acc:.2f}%", folder / f"{prefix}confusion.png"))
     ref = result.outputs.get("reference") or next(iter(result.outputs.values()))
     main = result.outputs[result.backend]

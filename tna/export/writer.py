@@ -22,7 +22,7 @@ import torch
 
 from tna import checkpoint as ckpt
 from tna import metrics, netx
-from tna.console import log
+from tna.console import count, log
 from tna.errors import TnaError
 from tna.export.config import ExportConfig
 
@@ -116,8 +116,8 @@ def build(checkpoint, cfg: ExportConfig = ExportConfig()) -> tuple:
     """(NetxModel with metadata, one-line summary) of a checkpoint's base network."""
     path = ckpt.resolve(checkpoint)
     model, state = ckpt.load_model(path)
-    _say_which(checkpoint, path, state)
     _check_weight_mode(checkpoint, state, cfg)
+    _say_which(checkpoint, path, state)          # only for an export that goes ahead
     data, split = _load_data(state, cfg)
     comp = _ternarize_after_training(model, state, cfg, data)
     nmodel = netx.NetxModel(layers=model_to_netx(model))
@@ -134,7 +134,8 @@ def build(checkpoint, cfg: ExportConfig = ExportConfig()) -> tuple:
     checker = "tna's emulator (= the slayer reference, bit for bit)" \
         if cfg.check == "emulator" else "the slayer reference"
     return nmodel, (f"{len(nmodel.layers)} layers, {nmodel.meta.weights} weights; accuracy "
-                    f"{file_acc:.2f}% on {split.split} ({total} samples) checked by {checker}; "
+                    f"{file_acc:.2f}% on {split.split} ({count(total, 'sample')}) checked by "
+                    f"{checker}; "
                     f"the PyTorch model: {model_acc:.2f}%")
 
 

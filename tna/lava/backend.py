@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tna.console import count
 from tna.errors import TnaError
 from tna.netx import LOADERS
 
@@ -364,8 +365,8 @@ def _follow(progress_path, steps, window, enabled, actors):
     # sys.__stderr__: the bar must show although _quiet() captures Lava's output.
     bar_on = enabled and sys.__stderr__.isatty()
     if enabled and not bar_on:           # a log file: one line for the phase, not a bar
-        print(f"lava: running {steps // window} samples ({steps} steps)", file=sys.__stderr__,
-              flush=True)
+        print(f"lava: running {count(steps // window, 'sample')} ({steps} steps)",
+              file=sys.__stderr__, flush=True)
     with tqdm(total=steps // window, unit="sample", desc="lava", disable=not bar_on,
               file=sys.__stderr__) as bar:
         while int(done[0]) < steps:
