@@ -42,6 +42,34 @@ def test_confusion_matrix_adds_up_and_plots_are_written(digits_net, tmp_path):
     assert "per-class accuracy (emulator), lowest:" in result.summary()
 
 
+def test_raster_readout_names_classes_true_label_and_prediction(digits_net, tmp_path,
+                                                                monkeypatch):
+    """The voltage readout panel: a legend of the class names beside its lines, and the
+    sample's true and predicted class in its title."""
+    from tna.data import load_dataset
+    from tna.deploy import plots
+    figures = {}
+    real = plots._save
+
+    def keep(fig, path):
+        figures[path.name] = [(ax.get_title(), ax.get_legend()) for ax in fig.axes]
+        return real(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    report = tmp_path / "r.json"
+    result = run(digits_net, RunConfig(backend="emulator", report=str(report), progress=False))
+    title, legend = figures["r_raster.png"][-1]
+    label = int(load_dataset("digits").y_test[0])
+    assert title.endswith(f"\ntrue: digit {label}, predicted: digit {result.predictions[0]}")
+    assert [t.get_text() for t in legend.get_texts()] == [f"digit {i}" for i in range(10)]
+    # an --input array has no labels: the prediction alone
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).integers(0, 16, (2, 64, 5)))
+    result = run(digits_net, RunConfig(backend="emulator", input=str(tmp_path / "x.npy"),
+                                       plot=str(tmp_path / "p"), progress=False))
+    title, _ = figures["raster.png"][-1]
+    assert title.endswith(f"\npredicted: digit {result.predictions[0]}") and "true" not in title
+
+
 def test_input_runs_print_and_save_predicted_classes(digits_net, tmp_path):
     x = np.random.default_rng(1).integers(0, 16, (3, 64, 5))
     np.save(tmp_path / "x.npy", x)

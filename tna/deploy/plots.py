@@ -46,20 +46,25 @@ def confusion_png(matrix: np.ndarray, class_names: list, title: str, path) -> Pa
     return _save(fig, path)
 
 
-def raster_png(layers: list, title: str, path) -> Path:
+def raster_png(layers: list, title: str, path, class_names=(), label: int | None = None,
+               predicted: int | None = None) -> Path:
     """One sample's spikes per layer over its T aligned steps.
 
     layers: (name, reference spikes (neurons, T) or None, backend spikes or None, backend
     name); a backend that did not read a layer (Lava reads the output layer only) shows the
     reference alone there. A name ending in 'voltage' holds v (neurons, T) instead: a
-    voltage readout, drawn as one line per output neuron.
+    voltage readout, drawn as one line per output neuron with a legend of the classes
+    (`class_names`, else their numbers). The readout panel (the last) names the sample's true
+    class `label` and the backend's `predicted` class, when given.
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(layers), figsize=(3.0 * len(layers) + 1, 4.2),
                              squeeze=False)
-    for ax, (name, ref, other, who) in zip(axes[0], layers):
+    readout = _readout_title(class_names, label, predicted)
+    for k, (ax, (name, ref, other, who)) in enumerate(zip(axes[0], layers)):
+        last = k == len(layers) - 1
         if name.endswith("voltage"):
-            _voltage(ax, name, ref, other, who)
+            _voltage(ax, name, ref, other, who, class_names, readout if last else "")
             continue
         base = ref if ref is not None else other
         steps = base.shape[-1]
@@ -75,7 +80,8 @@ def raster_png(layers: list, title: str, path) -> Path:
         else:
             same = (" (identical)" if np.array_equal(ref, other) else
                     f" ({int((ref != other).sum())} differ)")
-        ax.set_title(f"{name}: {int(base.sum())} spikes{same}", fontsize=8)
+        ax.set_title(f"{name}: {int(base.sum())} spikes{same}" + (readout if last else ""),
+                     fontsize=8)
         ax.set_xlabel("time step")
         ax.set_xticks(range(steps))
         ax.set_xlim(-0.5, steps - 0.5)
@@ -90,20 +96,41 @@ def raster_png(layers: list, title: str, path) -> Path:
     return _save(fig, path)
 
 
-def _voltage(ax, name, ref, other, who) -> None:
-    """A voltage readout (it never spikes): each output neuron's v over time."""
-    steps = (ref if ref is not None else other).shape[-1]
+def _class_name(class_names, k: int) -> str:
+    return str(class_names[k]) if 0 <= k < len(class_names) else str(k)
+
+
+def _readout_title(class_names, label, predicted) -> str:
+    """'\ntrue: Coat, predicted: Shirt' (either part only when known)."""
+    parts = ([f"true: {_class_name(class_names, label)}"] if label is not None else []) + \
+        ([f"predicted: {_class_name(class_names, predicted)}"] if predicted is not None else [])
+    return "\n" + ", ".join(parts) if parts else ""
+
+
+def _voltage(ax, name, ref, other, who, class_names=(), readout: str = "") -> None:
+    """A voltage readout (it never spikes): each output neuron's v over time, a legend of
+    the classes beside the panel."""
+    from matplotlib.lines import Line2D
+    shown = ref if ref is not None else other
+    steps = shown.shape[-1]
     for k, v in enumerate(ref if ref is not None else []):
         ax.plot(range(steps), v, "-", color=f"C{k % 10}", lw=1.2)
     for k, v in enumerate(other if other is not None else []):
         ax.plot(range(steps), v, "x", color=f"C{k % 10}", ms=4)
     same = "" if ref is None or other is None else \
         (" (identical)" if np.array_equal(ref, other) else " (differs)")
-    ax.set_title(f"{name}{same}", fontsize=8)
+    ax.set_title(f"{name}{same}{readout}", fontsize=8)
     ax.set_xlabel("time step")
     ax.set_xticks(range(steps))
     ax.set_ylabel(f"v, Lava units (reference -, {who} x)", fontsize=7)
     ax.tick_params(labelsize=7)
+    if len(shown) > 10:          # colours repeat after 10: the title names the classes
+        return
+    # proxies, not labels on the lines: the figure's reference/backend legend stays as it is
+    classes = [Line2D([], [], color=f"C{k}", lw=1.2, label=_class_name(class_names, k))
+               for k in range(len(shown))]
+    ax.legend(handles=classes, title="class", fontsize=6, title_fontsize=7,
+              loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
 
 
 def _save(fig, path) -> Path:

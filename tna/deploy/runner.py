@@ -212,14 +212,14 @@ def _write(result: RunResult, cfg: RunConfig, inputs, labels, layer_names, neuro
     folder = cfg.plot or (str(Path(cfg.report).parent) if cfg.report else None)
     if folder is not None:     # next to a report, named after it: several reports, one folder
         prefix = "" if cfg.plot else Path(cfg.report).stem + "_"
-        result.plots = _plots(result, Path(folder), layer_names, neurons, prefix)
+        result.plots = _plots(result, Path(folder), layer_names, neurons, prefix, labels)
     if cfg.report:
         with atomic_path(cfg.report) as tmp:
             Path(tmp).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
 
 
 def _plots(result: RunResult, folder: Path, layer_names: dict, neurons: dict,
-           prefix: str = "") -> list:
+           prefix: str = "", labels=None) -> list:
     """confusion.png (with labels) and raster.png (sample 0, every layer)."""
     from tna.deploy import plots
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,9 +246,11 @@ def _plots(result: RunResult, folder: Path, layer_names: dict, neurons: dict,
         layers[-1] = (f"{layers[-1][0]} readout voltage", ref.voltage[0],
                       main.voltage[0] if main is not ref else None, result.backend)
     if layers:
-        written.append(plots.raster_png(layers, f"{who}: sample 0, spikes per layer "
-                                                f"(reference o, {result.backend} x)",
-                                        folder / f"{prefix}raster.png"))
+        written.append(plots.raster_png(
+            layers, f"{who}: sample 0, spikes per layer (reference o, {result.backend} x)",
+            folder / f"{prefix}raster.png", result.class_names,
+            label=None if labels is None else int(labels[0]),
+            predicted=None if result.predictions is None else int(result.predictions[0])))
     return written
 
 
