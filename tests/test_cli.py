@@ -268,6 +268,13 @@ def test_counts_of_one_are_singular(cli_run, capsys):
     assert not re.search(r"(?<![\d.,])1 samples", err)
 
 
+def test_inspect_leaves_out_a_data_set_name_the_file_lacks(tmp_path, capsys):
+    model = netx.read_net(_write(tmp_path, "anon.net", [[2, -4, 0, 64], [0, 0, 254, -256]]))
+    model.meta = netx.Metadata(dataset="", timesteps=20, input_shape=[4])
+    code, out, _ = call(capsys, "inspect", netx.write_net(model, tmp_path / "meta.net"))
+    assert code == 0 and "tna metadata: T=20, " in out, out
+
+
 # --------------------------------------------------------------------------- import cost
 
 @pytest.mark.parametrize("code", [

@@ -115,7 +115,8 @@ def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> 
         m = model.meta
         acc = "" if m.reference_accuracy is None else (
             f", reference accuracy {m.reference_accuracy:.2f}% ({m.reference_split})")
-        lines.append(f"tna metadata: {m.dataset}, T={m.timesteps}, {m.encoding} input "
+        named = f"{m.dataset}, " if m.dataset else ""      # empty: not recorded in the file
+        lines.append(f"tna metadata: {named}T={m.timesteps}, {m.encoding} input "
                      f"({m.input_bits}-bit, message bits {m.input_message_bits}), readout "
                      f"{m.readout}, weights {m.weights}{acc}")
     lines.append("note: 'bits' is Lava's num_weight_bits, which leaves out the sign of a "
