@@ -23,7 +23,7 @@ class EstimateConfig:
     axon_map: int = 16000           # output axon map entries per core (one per neuron; 64 = 0.40%)
     neuron_groups: int = 8          # neuron groups per core (1 = 12.50%)
     cores_per_chip: int = 128       # neurocores per Loihi 2 chip (Intel's brief)
-    loader: str = "netx"            # whose weight bits the synapses get: netx (Intel's loader, as the compiler saw it) | tna (tna run's)
+    loader: str = "tna"             # whose weight bits the synapses get: tna (tna run's: 2-bit ternary convs) | netx (unmodified netx: convs as the file's integers)
 
     def __post_init__(self):
         check_int("dense_extra_bits", self.dense_extra_bits, 0)
