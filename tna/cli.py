@@ -296,19 +296,50 @@ def import_(graph, config_file, **flags):
 # --------------------------------------------------------------------------- inspect / validate
 @cli.command(epilog="\n".join([
     "\b",
-    "Example:",
-    "  tna inspect digits.net --measure --limit 100"]))
+    "Examples:",
+    "  tna inspect digits.net --measure --limit 100",
+    "  tna inspect digits.net --loihi2 --measure --report est.json   # Loihi 2 cores, energy",
+    "  tna inspect foreign.net --measure --input x.npy   # a file without tna metadata"]))
 @click.argument("net", type=click.Path())
 @click.option("--dataset", default=None, help="Also measure spikes and synaptic ops per "
               "inference on this data set (default: the file's).")
 @click.option("--measure/--no-measure", default=False, help="Measure activity on data.")
 @click.option("--limit", type=int, default=200, help="Samples for --measure.")
 @click.option("--data-dir", default=None, help="Data folder for --measure.")
-def inspect(net, dataset, measure, limit, data_dir):
-    """Per-layer neurons, synapses, weight bits and memory of a netx file."""
+@click.option("--input", "input_npy", type=click.Path(dir_okay=False), default=None,
+              help="Measure on this .npy of integer inputs instead of a data set (as tna "
+                   "run --input; for files without tna metadata).")
+@click.option("--input-layout", type=click.Choice(["chw", "whc"]), default=None,
+              help="--input's layout, as tna run's [default: the one its shape fits]")
+@click.option("--input-message-bits", type=click.IntRange(0, 24), default=None,
+              help="Graded input bits of --input, as tna run's [default: the file's, else 0]")
+@click.option("--loihi2", is_flag=True, help="Show the Loihi 2 fit estimate layer by layer "
+              "(cores, tile per core, synaptic memory, the limit that binds); with --measure "
+              "or --input also time and energy per inference. An estimate of Intel's "
+              "compiler, not its output.")
+@click.option("--syn-mem", type=click.IntRange(min=1), default=None,
+              help="Synaptic memory per core for the estimate, in 64-bit words [default: "
+                   "12000, the budget Intel's compiler printed since 2022-10; 8184 before]")
+@click.option("--loader", type=click.Choice(["tna", "netx"]), default=None,
+              help="Whose weight bits the estimate gives the synapses: tna (tna run's "
+                   "loader, 2-bit ternary convs) or netx (unmodified netx) [default: tna]")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Also write every number (and the Loihi 2 estimate) to this JSON file.")
+def inspect(net, dataset, measure, limit, data_dir, input_npy, input_layout,
+            input_message_bits, loihi2, syn_mem, loader, report):
+    """Per-layer neurons, synapses, weight bits and memory of a netx file, and an estimate of
+    what it needs on Loihi 2 (cores, chips; with data, time and energy per inference)."""
     from tna.deploy.inspect import inspect_net
-    click.echo(inspect_net(net, dataset=dataset, measure=measure or dataset is not None,
-                           limit=limit, data_dir=data_dir))
+    from tna.estimate import EstimateConfig
+    inputs = {"input": input_npy, "input_layout": input_layout,
+              "input_message_bits": input_message_bits} if input_npy else None
+    if not input_npy and (input_layout or input_message_bits is not None):
+        raise TnaError("--input-layout and --input-message-bits describe an --input array")
+    given = {k: v for k, v in (("syn_mem", syn_mem), ("loader", loader)) if v is not None}
+    click.echo(inspect_net(net, dataset=dataset, limit=limit, data_dir=data_dir,
+                           measure=measure or dataset is not None or input_npy is not None,
+                           inputs=inputs, loihi2=loihi2, estimate_cfg=EstimateConfig(**given),
+                           report=report))
 
 
 @cli.command(epilog="\n".join([

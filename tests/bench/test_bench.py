@@ -1,6 +1,7 @@
 """`tna bench`: a tiny grid on digits end to end, resuming, and the config's errors."""
 import json
 import os
+import re
 
 import pytest
 
@@ -30,11 +31,14 @@ def test_tiny_grid_writes_csv_tables_and_plots(tiny):
         assert 30 < r["deployed_acc"] <= 100 and 30 < r["torch_test_acc"] <= 100
         assert 0 < r["weight_kib_needed"] <= r["weight_kib_netx"]   # netx: dense at 2 bits too
         assert r["spikes_per_inference"] > 0 and r["synops_per_inference"] > 0
+        assert r["loihi2_cores"] >= 2 and r["loihi2_chips"] == 1      # the Loihi 2 estimate
+        assert 0 < r["loihi2_uj_low"] < r["loihi2_uj_high"]
         assert 0 <= r["load_mean"] <= r["load_max"] and r["cores"] == os.cpu_count()
     tables = (tiny / "tables.md").read_text()
     assert "## Table 1" in tables and "## Table 2" in tables and "TNA beats a single network" \
         in tables
     assert "| T-SNN |" in tables and "4/4 exact" in tables
+    assert re.search(r"\| \d+ cores, 1 chip, [\d.]+–[\d.]+ µJ \|", tables)
     assert "Machine load while the cells ran" in tables
     from tna.bench.report import tables as make_tables
     noted = make_tables([json.loads((tiny / n / "cell.json").read_text()) for n in

@@ -191,10 +191,21 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
         "synops_per_inference": round(cost["synops"], 1),
         "weight_kib_netx": round(cost["mem_bits"] / 8 / 1024, 2),
         "weight_kib_needed": round(cost["needed_bits"] / 8 / 1024, 2),
+        **loihi2_columns(cost["loihi2"]),
         "warnings": len(result.get("warnings", [])),
     }
     write_text(folder / "cell.json", json.dumps(record, indent=2) + "\n")
     return record
+
+
+def loihi2_columns(est) -> dict:
+    """The cell's Loihi 2 estimate (tna.estimate): cores, chips, dynamic energy per inference
+    (µJ, low and high end)."""
+    energy = est.cost.energy_j if est.cost is not None else (None, None)
+    return {"loihi2_cores": est.cores if not est.problems else None,
+            "loihi2_chips": est.chips if not est.problems else None,
+            "loihi2_uj_low": None if energy[0] is None else round(energy[0] * 1e6, 2),
+            "loihi2_uj_high": None if energy[1] is None else round(energy[1] * 1e6, 2)}
 
 
 def hardware(device: str) -> str:

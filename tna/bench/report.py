@@ -17,7 +17,8 @@ COLUMNS = ["cell", "method", "weights", "alpha", "seed", "teacher", "dataset", "
            "deployed_samples", "parity", "train_minutes", "cell_minutes", "hardware",
            "load_mean", "load_max", "cores",
            "spikes_per_inference", "synops_per_inference", "weight_kib_netx",
-           "weight_kib_needed", "warnings"]
+           "weight_kib_needed", "loihi2_cores", "loihi2_chips", "loihi2_uj_low",
+           "loihi2_uj_high", "warnings"]
 
 # The paper's Fashion-MNIST results (%), Deckers et al.; None where it gives none.
 PAPER_FMNIST = {("single", "fp"): 94.90, ("tna", "fp"): 95.31, ("single", "ternary"): 94.95,
@@ -162,8 +163,9 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
               "| network | " + " | ".join(f"{METHOD_NAMES[m]} (PyTorch) | {METHOD_NAMES[m]} "
                                            f"(deployed)" for m in methods)
               + (" | paper (single / TNA)" if paper else "") + " | parity | weight memory KiB "
-              "(at the values' bits / as unmodified netx loads) |",
-              "|---|" + "---|---|" * len(methods) + ("---|" if paper else "") + "---|---|"]
+              "(at the values' bits / as unmodified netx loads) | Loihi 2 cores, chips and "
+              "dynamic µJ per inference (estimate) |",
+              "|---|" + "---|---|" * len(methods) + ("---|" if paper else "") + "---|---|---|"]
     for w in modes:
         row = [MODE_NAMES[w]]
         for m in methods:
@@ -176,6 +178,7 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
         exact = sum(bool(r["parity"]) for r in rs)
         row.append(f"{exact}/{len(rs)} exact")
         row.append(f"{rs[0]['weight_kib_needed']:.1f} / {rs[0]['weight_kib_netx']:.1f}")
+        row.append(_loihi2_cell(rs))
         lines.append("| " + " | ".join(row) + " |")
     lines += _claims_table(records)
     lines += _alpha_table(records, out_dir)
@@ -183,6 +186,23 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
         lines += ["", "Paper: Deckers et al., Fashion-MNIST, CIFARNet-style net, 250 epochs "
                       "(ternary from 150); our budgets are far smaller, see the header."]
     return "\n".join(lines) + "\n"
+
+
+def _loihi2_cell(rs) -> str:
+    """Cores and chips (the same for every cell of a weight mode and net), and the range of
+    the cells' dynamic energy per inference; '–' for cells run before the estimate existed."""
+    est = [r for r in rs if r.get("loihi2_cores") is not None]
+    if not est:
+        return "–"
+    lo, hi = min(r["loihi2_cores"] for r in est), max(r["loihi2_cores"] for r in est)
+    chips = max(r["loihi2_chips"] for r in est)
+    text = (f"{lo}" if lo == hi else f"{lo}–{hi}") + f" cores, {chips} chip" + \
+        ("s" if chips > 1 else "")
+    lows = [r["loihi2_uj_low"] for r in est if r.get("loihi2_uj_low") is not None]
+    highs = [r["loihi2_uj_high"] for r in est if r.get("loihi2_uj_high") is not None]
+    if lows and highs:
+        text += f", {min(lows):.3g}–{max(highs):.3g} µJ"
+    return text
 
 
 def _claims_table(records) -> list:

@@ -4,15 +4,19 @@ Weight bits and exponents are those Lava's synapses get, with each loader (tna.n
 unmodified netx puts dense layers through its `optimize_weight_bits` (so {-64, 0, 64} becomes
 2-bit weights) and loads conv layers with 8-bit weights whatever their values; tna's loader
 (tna.lava.net, what `tna run` uses) optimises conv layers too. Synaptic memory = weights
-stored * weight bits (a conv kernel is stored once). With data,
-activity is measured with the slayer reference (which equals Lava bit for bit): spikes per
-inference per layer and synaptic operations (one per spike per synapse it drives).
+stored * weight bits (a conv kernel is stored once). With data, activity is counted on tna's
+emulator (which equals Lava bit for bit): spikes per inference per layer and synaptic
+operations (one per spike per synapse it drives). Then the Loihi 2 estimate (tna.estimate):
+cores, chips, and with data time and energy per inference.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from tna import netx
+from tna.console import count as plural
 
 
 def min_bits(layer: netx.Layer) -> int:
@@ -30,27 +34,47 @@ def min_bits(layer: netx.Layer) -> int:
     return int(np.ceil(np.log2(span + 1))) + int((w < 0).any())
 
 
-def _activity(model: netx.NetxModel, dataset, limit, data_dir):
-    import torch
-
-    from tna.console import log
+def _inputs(model: netx.NetxModel, dataset, limit, data_dir, inputs=None) -> tuple:
+    """(integer inputs (N, ..., T), their message bits): `limit` samples of `dataset` (default:
+    the file's), or of the .npy `inputs['input']` (`inputs` holds RunConfig's input,
+    input_layout and input_message_bits)."""
     from tna.deploy.config import RunConfig
-    from tna.deploy.inputs import dataset_inputs
-    from tna.reference import ReferenceNet
-    x, _ = dataset_inputs(model, RunConfig(dataset=dataset, data_dir=data_dir, limit=limit,
-                                            backend="reference"))
-    log(f"measuring spikes and synaptic ops on {len(x)} samples with the slayer reference ...")
-    spikes, synops = ReferenceNet(model).activity(torch.tensor(x, dtype=torch.float32))
-    return [s / len(x) for s in spikes], [s / len(x) for s in synops], len(x)
+    from tna.deploy.inputs import dataset_inputs, load_npy
+    inputs = inputs or {}                # --input, --input-layout, --input-message-bits
+    cfg = RunConfig(dataset=dataset, data_dir=data_dir, limit=limit, backend="emulator",
+                    **inputs)
+    bits = cfg.input_message_bits
+    if bits is None:
+        bits = model.meta.input_message_bits if model.meta else 0
+    if cfg.input:
+        return load_npy(cfg.input, model, cfg.input_layout, bits)[:limit], bits
+    return dataset_inputs(model, cfg)[0], bits
 
 
-def costs(path, dataset=None, measure=False, limit=200, data_dir=None) -> dict:
+def _activity(model: netx.NetxModel, dataset, limit, data_dir, inputs, loader):
+    """Spikes, synaptic ops and neuron updates per inference, counted on the emulator (equal
+    to Lava bit for bit: tna.estimate.activity)."""
+    from tna.console import log
+    from tna.estimate import count
+    x, bits = _inputs(model, dataset, limit, data_dir, inputs)
+    log(f"measuring spikes and synaptic ops on {plural(len(x), 'sample')} with tna's "
+        f"emulator ...")
+    return count(model, x, input_message_bits=bits, loader=loader)
+
+
+def costs(path, dataset=None, measure=False, limit=200, data_dir=None, inputs=None,
+          estimate_cfg=None) -> dict:
     """What `path` costs on Loihi 2, as numbers: one dict per layer and the totals.
 
     Memory in bits: `mem_bits` as unmodified netx loads the weights (`bits`, `exp`),
     `tna_mem_bits` as tna's loader does (`tna_bits`, `tna_exp`), `needed_bits` at the bits their
-    values need. With `measure`, spikes and synaptic ops per inference (the slayer reference
-    on `limit` samples of `dataset`)."""
+    values need. With `measure`, spikes and synaptic ops per inference (every synapse a spike
+    drives, zero weights included), counted on `limit` samples of `dataset`, or of the .npy
+    `inputs['input']` (`inputs` holds RunConfig's input, input_layout and input_message_bits).
+    `loihi2`: the Loihi 2 fit and cost estimate (tna.estimate, `estimate_cfg`'s budgets), with
+    time and energy when measured."""
+    from tna.estimate import EstimateConfig, estimate
+    estimate_cfg = estimate_cfg or EstimateConfig()
     model = netx.read_net(path)
     layers = []
     for layer in model.layers:
@@ -71,20 +95,24 @@ def costs(path, dataset=None, measure=False, limit=200, data_dir=None) -> dict:
            "mem_bits": sum(r["mem_bits"] for r in layers),
            "tna_mem_bits": sum(r["tna_mem_bits"] for r in layers),
            "needed_bits": sum(r["needed_bits"] for r in layers)}
+    activity = None
     if measure:
-        spikes, synops, n = _activity(model, dataset, limit, data_dir)
-        k = 0
-        for row, layer in zip(layers, model.layers):
-            if layer.neuron is not None:
-                row["spikes"], row["synops"] = spikes[k], synops[k]
-                k += 1
-        out.update(samples=n, spikes=sum(spikes), synops=sum(synops))
+        activity = _activity(model, dataset, limit, data_dir, inputs, estimate_cfg.loader)
+        for i, a in activity.layers.items():
+            layers[i]["spikes"], layers[i]["synops"] = a.spikes, a.synops
+        out.update(samples=activity.samples, spikes=activity.spikes, synops=activity.synops)
+    out["loihi2"] = estimate(model, estimate_cfg, activity)
     return out
 
 
-def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> str:
-    cost = costs(path, dataset, measure, limit, data_dir)
+def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None,
+                inputs=None, loihi2=False, estimate_cfg=None, report=None) -> str:
+    """`tna inspect`'s text: the per-layer table, then the Loihi 2 estimate (its table with
+    `loihi2`, else one line); `report` also writes every number as JSON."""
+    cost = costs(path, dataset, measure, limit, data_dir, inputs, estimate_cfg)
     model = cost["model"]
+    if report:
+        _write_report(report, path, cost)
     rows = []
     for i, r in enumerate(cost["layers"]):
         b = r["bits"]
@@ -109,7 +137,8 @@ def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> 
                  f"loader (tna run), {tot['mem']:,} bits ({tot['mem'] / 8 / 1024:,.1f} KiB) "
                  f"with unmodified netx")
     if measure:
-        lines.append(f"per inference ({cost['samples']} samples of {dataset or model.meta.dataset}): "
+        source = (inputs or {}).get("input") or dataset or model.meta.dataset
+        lines.append(f"per inference ({plural(cost['samples'], 'sample')} of {source}): "
                      f"{cost['spikes']:,.0f} spikes, {cost['synops']:,.0f} synaptic ops")
     if model.meta is not None:
         m = model.meta
@@ -126,4 +155,17 @@ def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None) -> 
         lines.append("note: unmodified netx loads conv layers with 8-bit weights whatever "
                      "their values; tna's loader (tna run) gives them netx's dense weight-bit "
                      "rule")
+    est = cost["loihi2"]
+    lines.append(est.summary() if loihi2 else
+                 f"{est.brief()} (tna inspect --loihi2 for each layer)")
     return "\n".join(lines)
+
+
+def _write_report(path, net, cost) -> None:
+    import json
+
+    from tna.atomic import atomic_path
+    d = {k: v for k, v in cost.items() if k not in ("model", "loihi2")}
+    d = {"net": str(net), **d, "loihi2_estimate": cost["loihi2"].to_dict()}
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(d, indent=2) + "\n")
