@@ -11,7 +11,7 @@ Synaptic memory is counted in 64-bit words (the compiler's SynMem units; budget 
 Splitting:
 - dense: neurons in equal chunks of ceil(N / k); k starts at 1 and is multiplied by
   ceil(fullest core / budget) until every core fits (the compiler's "max_ratio");
-- conv: along W only, x the largest power of two below W with x * H * C < 4096 neurons, then
+- conv: along W only, x the largest power of two up to W with x * H * C < 4096 neurons, then
   (beyond the printouts) along H and C while a tile's neurons or synaptic memory do not fit.
 Every core holds one layer: one neuron group; a dense core receives one axon per input, a
 conv core's input axons are not modelled (the printouts show 1 or 2).
@@ -126,7 +126,7 @@ def _conv_tiles(shape: tuple, cfg: EstimateConfig, words) -> tuple:
     tile of c output channels."""
     c_all, h_all, w_all = shape
     x = 1
-    while x * 2 < w_all and x * 2 * h_all * c_all < cfg.neurons:
+    while x * 2 <= w_all and x * 2 * h_all * c_all < cfg.neurons:
         x *= 2
     # what stopped x: the neuron budget, or the power-of-two tiling (the compiler gives a
     # (20, 2, 64) conv two tiles of 16 columns, though 2,560 neurons fit one core)
@@ -174,8 +174,7 @@ def _fit_neurons_only(fit: LayerFit, layer: netx.Layer, cfg: EstimateConfig) -> 
     fit.cores, fit.groups = len(fit.slices), 1
     fit.neurons = fit.axon_map = len(fit.slices[0])
     fit.tile = (fit.neurons,)
-    fit.axons_in = fit.neurons
-    fit.binding = "neurons" if k > 1 else ""
+    fit.binding = "neurons" if k > 1 else ""     # the data comes in on a_in, not on axons
 
 
 # Layer type -> how its neurons are placed; layers without neurons (flatten, a shape-only
