@@ -252,7 +252,8 @@ def run(net, config_file, dt, **flags):
     the PyTorch reference; a NIR graph is also compared with its own float semantics.
 
     Exit code 0 when parity holds within --tolerance, 1 when it does not, 2 on bad input
-    (including a net that `tna validate` finds problems in: the run cannot start).
+    (including a net that `tna validate` finds problems in: the run cannot start), 3 when a
+    check of tna's own report fails (a tna bug: no verdict is given).
     """
     from tna.deploy import run as run_net
     from tna.nir import is_nir_file, run_nir
@@ -354,7 +355,9 @@ def validate(net, skip_layers):
     """Check a netx file against what netx and Loihi 2 accept; name every problem.
 
     Problems stop netx from loading or running the net (and `tna run` refuses it); warnings
-    name what netx runs but Loihi 2 cannot hold, or runs with changed values (`tna run` runs it).
+    name what netx runs but Loihi 2 cannot hold, or runs with changed values (`tna run` runs it),
+    and a net that the Loihi 2 estimate (tna inspect --loihi2) puts on more than one chip or
+    cannot map.
     Exit code 0 when netx runs the net (warnings or not), 1 when problems were found, 2 when the
     file cannot be read.
     """
@@ -362,10 +365,17 @@ def validate(net, skip_layers):
     model = netx.read_net(net)
     problems = netx.validate(model, skip_layers=skip_layers)
     warnings = netx.loihi_warnings(model)
+    if not problems:                   # the Loihi 2 estimate needs layers that chain
+        from tna.estimate import estimate
+        warnings += estimate(netx.skip_layers(model, skip_layers)[0]).warnings()
     for w in warnings:
         click.echo(f"{net}: warning: {w}")
     if skip_layers == 0 and netx.has_input_neuron(model):
         click.echo(f"{net}: note: {netx.INPUT_NEURON_NOTE}")
+    silent = netx.silent_readout(model)
+    if silent:
+        click.echo(f"{net}: note: {silent}; its spike count is 0 for every sample, so `tna "
+                   f"run` reads its voltage")
     if problems:
         for p in problems:
             click.echo(f"{net}: {p}")

@@ -676,6 +676,31 @@ def loihi_warnings(model: NetxModel) -> list[str]:
     return out
 
 
+V_MAX = 2**23 - 1             # Lava clips v to +-(2^23 - 1): 24-bit state
+
+
+def silent_readout(model: NetxModel) -> str | None:
+    """Why the output layer can never spike, so that a spike-count readout predicts class 0
+    for every sample (None when it can spike, or when the file's tna metadata reads its
+    voltage): no neuron group (netx's default integrator) or a threshold at the top of v's
+    range (vThMant << 6 >= V_MAX - 63: tna's non-spiking readout, 2^17 - 1, and above)."""
+    if model.meta is not None and model.meta.readout == "voltage":
+        return None
+    out = next((i for i in reversed(range(len(model.layers)))
+                if neuron_of(model.layers[i]) is not None), None)
+    if out is None:
+        return None
+    layer = model.layers[out]
+    n = neuron_of(layer)
+    if n.type not in CUBA_TYPES or n.vth_mant < NON_SPIKING_VTH_MANT:
+        return None
+    why = ("has no neuron group (netx gives it a non-leaky integrator that never spikes)"
+           if layer.neuron is None else
+           f"never spikes: its vThMant {n.vth_mant} << 6 is at the top of v's range (v is "
+           f"clipped at 2^23 - 1)")
+    return f"layer/{out} ({layer.type}), the output layer, {why}"
+
+
 @dataclass(frozen=True)
 class _Chain:
     """What the next layer gets: the incoming shape (None = unknown, slayer layout) and whether

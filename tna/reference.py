@@ -178,6 +178,9 @@ class ReferenceNet(torch.nn.Module):
         # Lava's v is read after the step, when a neuron that spiked has been reset to 0;
         # slayer returns v before the reset.
         v_int = torch.round(voltage.double() * STATE_SCALE).masked_fill(spikes != 0, 0.0)
+        # A conv output layer is (N, C, H, W, T): flatten it in (C, H, W) order to (N, out, T),
+        # as the emulator and Lava give it, so that the logits are (N, out).
+        spikes, v_int = spikes.flatten(1, -2), v_int.flatten(1, -2)
         logits = v_int.sum(-1) if self.readout == "voltage" else spikes.sum(-1)
         return ReferenceOutput(spikes=spikes, voltage=v_int, layer_counts=counts,
                                logits=logits, layer_spikes=packed)

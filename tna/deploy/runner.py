@@ -14,7 +14,7 @@ from tna.deploy.backends import BACKENDS, BackendOutput, Job
 from tna.deploy.config import RunConfig
 from tna.deploy.inputs import dataset_inputs, load_npy
 from tna.deploy.parity import compare
-from tna.errors import TnaError
+from tna.errors import TnaBug, TnaError
 
 
 @dataclass
@@ -33,10 +33,16 @@ class RunResult:
     predictions: np.ndarray | None = None   # the target backend's predicted class per sample
     confusion: np.ndarray | None = None     # (classes, classes): row true, column predicted
     plots: list = field(default_factory=list)   # PNGs written
+    readout: str = "spike"             # what the run read out: 'voltage' | 'spike' (the Job's)
 
     @property
     def class_names(self) -> list:
         return list(self.meta.get("class_names") or [])
+
+    @property
+    def compared(self) -> bool:
+        """Whether two backends were compared: with one alone there is no parity verdict."""
+        return bool(self.parity) or self.per_layer is not None
 
     @property
     def ok(self) -> bool:
@@ -46,12 +52,14 @@ class RunResult:
 
     def to_dict(self) -> dict:
         d = {"net": self.net, "backend": self.backend, "samples": self.samples,
-             "parity_holds": self.ok, "tolerance_pct": self.tolerance,
+             "parity_holds": self.ok if self.compared else None,
+             "tolerance_pct": self.tolerance,
              "accuracy": self.accuracy, "parity": self.parity,
              "layer_spikes_per_sample": self.layer_counts, "per_layer": self.per_layer,
              "seconds": {k: round(o.seconds, 3) for k, o in self.outputs.items()},
              "predictions": None if self.predictions is None else self.predictions.tolist(),
-             "plots": [str(p) for p in self.plots], "metadata": self.meta}
+             "readout": self.readout, "plots": [str(p) for p in self.plots],
+             "metadata": self.meta}
         if self.confusion is not None:
             from tna.metrics import per_class
             names = self.class_names or [str(i) for i in range(len(self.confusion))]
@@ -104,6 +112,10 @@ class RunResult:
                 f"{self._name(i)} {acc[i]:.1f}%" for i in worst))
         for p in self.plots:
             lines.append(f"  wrote {p}")
+        if not self.compared:
+            lines.append(f"NO PARITY VERDICT: only {self.backend} ran, nothing was compared "
+                         f"(--compare A,B runs two backends)")
+            return "\n".join(lines)
         verdict = "PARITY HOLDS" if self.ok else "PARITY FAILS"
         tol = "exact" if self.tolerance == 0 else f"tolerance {self.tolerance}% of samples"
         lines.append(f"{verdict} ({tol})")
@@ -130,13 +142,14 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
         raise TnaError(f"inputs have T = {inputs.shape[-1]} steps but the net was trained with "
                        f"T = {meta.timesteps}")
     job = Job(net_path=str(net_path), model=model, inputs=inputs,
-              readout=cfg.readout or (meta.readout if meta else "spike"),
+              readout=_readout(cfg, model),
               input_message_bits=bits, progress=cfg.progress,
               lava_models=cfg.lava_models, loader=cfg.loader, skip_layers=cfg.skip_layers)
     names = _backends(cfg, model)
     outputs = _run_backends(job, names)
     layer_names = {i: f"layer/{i + cfg.skip_layers}" for i in range(len(model.layers))}
     result = _result(net_path, cfg, meta, outputs, names, labels, layer_names)
+    result.readout = job.readout
     if cfg.per_layer:
         result.per_layer = _per_layer(net_path, model, inputs[:cfg.layer_samples], bits,
                                       cfg.loader, cfg.skip_layers)
@@ -163,6 +176,21 @@ def _load(net_path, cfg: RunConfig) -> tuple:
     return model, meta, bits
 
 
+def _readout(cfg: RunConfig, model: netx.NetxModel) -> str:
+    """--readout, else the file's; an output layer that cannot spike is read by its voltage
+    (its spike count would predict class 0 for every sample), said in one line."""
+    silent = netx.silent_readout(model)
+    if cfg.readout == "spike" and silent:
+        log(f"warning: {silent}: with --readout spike every prediction is class 0")
+    if cfg.readout is not None:
+        return cfg.readout
+    if silent:
+        log(f"note: {silent}, so its voltage is read out (--readout voltage); pass "
+            f"--readout spike for spike counts")
+        return "voltage"
+    return model.meta.readout if model.meta else "spike"
+
+
 def _run_backends(job: Job, names: list) -> dict:
     # Lava forks its processes: run it before torch has started thread pools in this process
     # (forking a process with live OpenMP/BLAS threads can hang the children).
@@ -170,6 +198,9 @@ def _run_backends(job: Job, names: list) -> dict:
     for name in sorted(names, key=lambda n: not BACKENDS[n].forks):
         log(f"running {count(len(job.inputs), 'sample')} on {name} ...")
         done[name] = BACKENDS[name].run(job)
+        if len(done[name].logits) != len(job.inputs):
+            raise TnaBug(f"{name} gave {len(done[name].logits)} outputs for "
+                         f"{len(job.inputs)} samples")
         log(f"  {name}: {done[name].seconds:.1f} s")
     return {name: done[name] for name in names}
 
@@ -205,7 +236,7 @@ def _write(result: RunResult, cfg: RunConfig, inputs, labels, layer_names, neuro
     if cfg.save_output:
         main = result.outputs[result.backend]
         readout = main.voltage if main.voltage is not None and \
-            (result.meta.get("readout") or "spike") == "voltage" else main.spikes
+            result.readout == "voltage" else main.spikes
         _save_npy(cfg.save_output, readout)
         p = Path(cfg.save_output)
         _save_npy(p.with_name(p.stem + "_predicted.npy"), result.predictions)
@@ -241,8 +272,7 @@ def _plots(result: RunResult, folder: Path, layer_names: dict, neurons: dict,
                 np.unpackbits(p[0])[:neurons[i] * steps].reshape(neurons[i], steps)
         layers.append((layer_names[i], one(ref), one(main) if main is not ref else None,
                        result.backend))
-    if main.voltage is not None and ref.voltage is not None and \
-            (result.meta.get("readout") or "spike") == "voltage":
+    if main.voltage is not None and ref.voltage is not None and result.readout == "voltage":
         layers[-1] = (f"{layers[-1][0]} readout voltage", ref.voltage[0],
                       main.voltage[0] if main is not ref else None, result.backend)
     if layers:
@@ -266,6 +296,9 @@ def _backends(cfg: RunConfig, model: netx.NetxModel) -> list:
     for b in partners:
         if b.name != cfg.backend and b.unsupported(model) is None:
             return [b.name, cfg.backend]
+    why = "; ".join(b.unsupported(model) for b in partners if b.name != cfg.backend)
+    log(f"note: no other backend runs this net ({why}), so {cfg.backend} runs alone, without "
+        f"a parity check")
     return [cfg.backend]
 
 
