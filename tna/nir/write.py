@@ -16,7 +16,7 @@ import numpy as np
 from tna import netx
 from tna.atomic import atomic_path
 from tna.console import log
-from tna.errors import TnaError
+from tna.errors import TnaBug, TnaError
 from tna.nir.config import DEFAULT_DT, FORMAT_VERSION, FORMS
 
 # A decay of 0 (no leak) has tau = inf; write tau = dt * 2^24 instead: finite (so r and w_in
@@ -35,7 +35,7 @@ def _neuron(layer: netx.Layer, dt: float, gain: float, readout: bool, form: str)
     """CubaLIF with the layer's decays and threshold; the voltage readout as a CubaLI (native
     form) or as a CubaLIF whose threshold (vThMant 2^17 - 1) it never reaches (portable)."""
     import nir
-    n, shape = layer.neuron, tuple(layer.shape)
+    n, shape = netx.neuron_of(layer), _out_shape(layer, ())
     a_syn, a_mem = _fraction(n.i_decay), _fraction(n.v_decay)
 
     def full(value):                 # NIR neuron parameters are per neuron
@@ -45,14 +45,21 @@ def _neuron(layer: netx.Layer, dt: float, gain: float, readout: bool, form: str)
                   v_leak=full(_v_leak(layer, a_mem)), w_in=full(gain / a_syn))
     if readout and form == "native":
         return nir.CubaLI(**common)
-    return nir.CubaLIF(**common, v_threshold=full(n.vth_mant / netx.W_SCALE),
+    return nir.CubaLIF(**common, v_threshold=full(_vth_mant(n) / netx.W_SCALE),
                        v_reset=full(0.0))
+
+
+def _vth_mant(n: netx.NeuronParams) -> int:
+    """The threshold written: a neuron that never spikes (netx's default integrator,
+    vThMant 2^17, or any vThMant at or above tna's 2^17 - 1: v is clipped at 2^23 - 1) as
+    tna's non-spiking readout, vThMant 2^17 - 1, which NIR reads back within Loihi's 17 bits."""
+    return min(int(n.vth_mant), netx.NON_SPIKING_VTH_MANT)
 
 
 def _bias_in_synapse(layer: netx.Layer) -> bool:
     """netx adds `bias` to v every step. With iDecay 4096 (the current lasts one step) NIR's
     synapse bias does exactly that (v += I = W x + b); otherwise it is written as v_leak."""
-    return layer.neuron.i_decay == netx.P_SCALE
+    return netx.neuron_of(layer).i_decay == netx.P_SCALE
 
 
 def _bias(layer: netx.Layer, n_out: int) -> np.ndarray:
@@ -125,7 +132,40 @@ def _flatten(i, layer, shape, dt, readout, form):
     yield f"layer{i}_flatten", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)
 
 
-_TO_NIR = {"dense": _dense, "conv": _conv, "flatten": _flatten}
+def input_as_synapse(layer: netx.Layer) -> netx.Layer:
+    """An input layer with a neuron (an encoder: the data goes into its current every step,
+    x << 6, as Lava's a_in; netx applies neither the layer's weight nor its bias) as NIR can
+    say it: an identity synapse of integer weight 1 into the same neuron, a 1x1 conv for a
+    (C, H, W) input, else dense."""
+    shape = tuple(int(s) for s in layer.shape)
+    if len(shape) == 3:
+        c = shape[0]
+        return netx.Layer("conv", shape, weight=np.eye(c, dtype=np.float32).reshape(c, c, 1, 1),
+                          neuron=layer.neuron, in_channels=c, out_channels=c,
+                          kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                          groups=1)
+    n = int(np.prod(shape))
+    return netx.Layer("dense", (n,), weight=np.eye(n, dtype=np.float32), neuron=layer.neuron,
+                      in_features=n, out_features=n)
+
+
+def _input(i, layer, shape, dt, readout, form):
+    synapse = input_as_synapse(layer)
+    yield from _TO_NIR[synapse.type](i, synapse, shape, dt, readout, form)
+
+
+_TO_NIR = {"dense": _dense, "conv": _conv, "flatten": _flatten, "input": _input}
+
+
+def nir_layers(model: netx.NetxModel) -> list:
+    """The netx layers the NIR graph of `model` reads back as: a shape-only input layer first,
+    an input neuron as its identity synapse (input_as_synapse)."""
+    layers = list(model.layers)
+    first = netx.Layer("input", netx.input_shape(model))
+    if layers and layers[0].type == "input":
+        rest = layers[1:]
+        return [first] + ([input_as_synapse(layers[0])] if layers[0].neuron else []) + rest
+    return [first] + layers
 
 
 def _graph_input_shape(model: netx.NetxModel) -> tuple:
@@ -133,14 +173,20 @@ def _graph_input_shape(model: netx.NetxModel) -> tuple:
     first layer (netx's dense layers flatten their input)."""
     shape = netx.input_shape(model)
     nxt = next((l for l in model.layers if l.type != "input"), None)
+    if netx.has_input_neuron(model):        # its identity synapse takes the shape as it is
+        nxt = None
     if nxt is not None and nxt.type == "dense" and len(shape) > 1:
         shape = (int(np.prod(shape)),)
     return shape
 
 
 def _out_shape(layer: netx.Layer, shape: tuple) -> tuple:
+    """A layer's output shape in the graph: flat after flatten and dense layers (netx may
+    write a dense layer's shape as (n, 1, 1)), (C, H, W) after conv and input layers."""
     if layer.type == "flatten":
         return (int(np.prod(shape)),)
+    if layer.type == "dense":
+        return (int(np.prod(layer.shape)),)
     return tuple(int(s) for s in layer.shape)
 
 
@@ -177,15 +223,23 @@ def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT, form: str = "portabl
     if form not in FORMS:
         raise TnaError(f"form = {form!r}: choose one of {', '.join(FORMS)}")
     netx.validate_or_raise(model)
-    neuron_ids = [i for i, l in enumerate(model.layers) if l.neuron is not None]
+    neuron_ids = [i for i, l in enumerate(model.layers) if netx.neuron_of(l) is not None]
     if not neuron_ids:
         raise TnaError("the net has no neuron layer, so no NIR graph to write")
-    voltage = model.meta is not None and model.meta.readout == "voltage"
+    for i in neuron_ids:
+        kind = netx.neuron_of(model.layers[i]).type
+        if kind not in netx.CUBA_TYPES:
+            raise TnaError(f"layer/{i}: '{kind}' neurons have no NIR form here (tna writes "
+                           f"CUBA neurons as NIR's CubaLIF); this net cannot be exported to NIR")
+    # the readout neuron (CubaLI in native form): tna's voltage readout, or an output layer
+    # that never spikes, which `tna run` reads by its voltage (netx.silent_readout)
+    voltage = (model.meta is not None and model.meta.readout == "voltage") or \
+        netx.silent_readout(model) is not None
     shape = _graph_input_shape(model)
     nodes, edges = {"input": nir.Input(input_type={"input": np.array(shape)})}, []
     regroup = {}
     for i, layer in enumerate(model.layers):
-        if layer.type == "input":
+        if layer.type == "input" and layer.neuron is None:
             continue
         if layer.delay is not None:
             raise TnaError(f"layer/{i}: netx axonal delays have no NIR equivalent (nets tna "
@@ -194,7 +248,7 @@ def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT, form: str = "portabl
             raise TnaError(f"layer/{i}: a {layer.type} layer has no NIR form here (tna "
                            f"writes dense, conv and flatten layers)")
         readout = (voltage and i == neuron_ids[-1]
-                   and layer.neuron.vth_mant == netx.NON_SPIKING_VTH_MANT)
+                   and _vth_mant(netx.neuron_of(layer)) == netx.NON_SPIKING_VTH_MANT)
         for name, node in _TO_NIR[layer.type](i, layer, shape, dt, readout, form):
             edges.append((list(nodes)[-1], name))
             nodes[name] = node
@@ -239,12 +293,15 @@ def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT, form: str = "portable") 
 
 def _check_round_trip(model: netx.NetxModel, path: Path) -> None:
     """The written graph reads back (NIR's type check on) to the same netx integers."""
+    from tna.nir.config import ImportConfig
     from tna.nir.read import read_graph, to_netx
-    back, _ = to_netx(read_graph(path, type_check=True), where=str(path))
-    if len(back.layers) != len(model.layers) or not all(
-            _same_layer(a, b) for a, b in zip(model.layers, back.layers)):
-        raise TnaError(f"{path}: the graph does not convert back to the same netx layers; "
-                       f"please report this as a tna bug")
+    # T only fills the metadata of a graph without tna's (a foreign .net): any T will do here
+    back, _ = to_netx(read_graph(path, type_check=True), ImportConfig(timesteps=1),
+                      where=str(path))
+    want = nir_layers(model)
+    if len(back.layers) != len(want) or not all(
+            _same_layer(a, b) for a, b in zip(want, back.layers)):
+        raise TnaBug(f"{path}: the graph does not convert back to the same netx layers")
 
 
 def _same_layer(a: netx.Layer, b: netx.Layer) -> bool:
@@ -256,11 +313,21 @@ def _same_layer(a: netx.Layer, b: netx.Layer) -> bool:
         x, y = (np.asarray(v, np.float64).reshape(-1) for v in (x, y))
         return x.size in (1, y.size) and np.array_equal(np.broadcast_to(x, y.shape), y)
 
-    def neuron(n):
-        return None if n is None else (n.i_decay, n.v_decay, n.vth_mant)
+    def neuron(layer):
+        n = netx.neuron_of(layer)
+        return None if n is None else (n.i_decay, n.v_decay, _vth_mant(n))
+
+    def shape(layer):                  # netx writes dense and flatten shapes flat or (n, 1, 1)
+        s = tuple(int(v) for v in layer.shape)
+        return s if layer.type in ("conv", "input") else (int(np.prod(s)),)
     conv = ("stride", "padding", "dilation", "groups") if a.type == "conv" else ()
-    return (a.type == b.type and tuple(a.shape) == tuple(b.shape)
-            and neuron(a.neuron) == neuron(b.neuron) and arrays(a.weight, b.weight)
-            and arrays(a.bias, b.bias)
+    return (a.type == b.type and shape(a) == shape(b)
+            and neuron(a) == neuron(b) and arrays(a.weight, b.weight)
+            and arrays(_nonzero(a.bias), _nonzero(b.bias))
             and all(tuple(np.ravel(getattr(a, k))) == tuple(np.ravel(getattr(b, k)))
                     for k in conv))
+
+
+def _nonzero(bias):
+    """A bias of zeros is no bias (the graph writes none for it)."""
+    return None if bias is None or not np.any(np.asarray(bias, np.float64)) else bias
