@@ -234,7 +234,7 @@ def _neuron_params(stage: _Stage, layer: Layer, where: str) -> None:
         raise TnaError(f"{where}: no neuron group; netx needs one on every conv layer")
     if n.type not in CUBA_TYPES:
         raise TnaError(f"{where}: the emulator runs CUBA neurons only, not '{n.type}'; run this "
-                       f"net with --backend lava-sim")
+                       f"net on Lava (tna run --backend lava-sim)")
     stage.i_mul = DECAY_UNITY - int(n.i_decay)
     stage.v_mul = DECAY_UNITY - int(n.v_decay)
     stage.vth = int(n.vth_mant) << ACT_SHIFT
@@ -316,7 +316,7 @@ def _conv_stage(i, layer, in_shape, graded, loader) -> _Stage:
 def _unsupported_type(where: str, layer_type: str) -> str:
     if layer_type in NETX_LOADABLE:
         return (f"{where}: the emulator runs input, flatten, dense and conv layers, not "
-                f"'{layer_type}'; run this net with --backend lava-sim")
+                f"'{layer_type}'; run this net on Lava (tna run --backend lava-sim)")
     return f"{where}: '{layer_type}' layers are not supported (netx cannot load them either)"
 
 
@@ -329,7 +329,7 @@ def unsupported(model: NetxModel) -> str | None:
         n = neuron_of(layer)
         if n is not None and n.type not in CUBA_TYPES:
             return (f"{where}: the emulator runs CUBA neurons only, not '{n.type}'; run this "
-                    f"net with --backend lava-sim")
+                    f"net on Lava (tna run --backend lava-sim)")
     return None
 
 
