@@ -1,5 +1,6 @@
 """Shared fixtures for the robustness tests: tiny valid nets, a trained digits run, the CLI."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,39 @@ def digits_run(tmp_path_factory):
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
     return run_dir, net
+
+
+_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def unknown_options(argv, text: str) -> list:
+    """The --options that `text` (what `tna *argv` printed) names but whose command lacks
+    them. An option belongs to the command named last before it in the same line
+    (`tna train --lr`, "train again with a lower --lr"), else to the command that printed it;
+    options the user typed (in argv) may be quoted back ("no such option: --epoch")."""
+    from tna.cli import cli
+    # "tna COMMAND" (or "train again") in a message: the options after it are that command's
+    names = "|".join(sorted(cli.commands))
+    mention = re.compile(rf"\btna ({names})\b|\b(train) again\b")
+    words = [str(a) for a in argv if str(a) != "--debug"]
+    printed_by = words[0] if words else None
+    group = {o for p in cli.params for o in p.opts + p.secondary_opts} | {"--help", "--version"}
+
+    def options(name):
+        command = cli.commands.get(name)
+        return set() if command is None else \
+            {o for p in command.params for o in p.opts + p.secondary_opts} | {"--help"}
+    bad = []
+    for line in text.splitlines():
+        for m in _OPTION.finditer(line):
+            before = list(mention.finditer(line, 0, m.start()))
+            name = (before[-1][1] or before[-1][2]) if before else printed_by
+            if m[0] not in options(name) | group | set(words):
+                bad.append(f"{m[0]} (for tna {name}) in: {line}")
+    return bad
+
+
+@pytest.fixture(name="unknown_options")
+def unknown_options_fixture():
+    """The `unknown_options` check: options a message names that its command lacks."""
+    return unknown_options

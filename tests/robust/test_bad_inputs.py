@@ -404,7 +404,8 @@ WARNED = {name[2:]: fn for name, fn in sorted(globals().items()) if name.startsw
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_gives_one_line_error(case, tmp_path, request, cli, monkeypatch):
+def test_bad_input_gives_one_line_error(case, tmp_path, request, cli, monkeypatch,
+                                        unknown_options):
     monkeypatch.chdir(tmp_path)           # any default output lands in tmp_path
     argv, needles = CASES[case](tmp_path, request)
     code, out, err = cli(*argv)
@@ -412,6 +413,7 @@ def test_bad_input_gives_one_line_error(case, tmp_path, request, cli, monkeypatc
     assert code == 2, (code, out, err)
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "Traceback" not in err + out
+    assert not unknown_options(argv, err), "the message names options its command lacks"
     for needle in needles:
         assert needle in lines[0], f"{needle!r} missing from: {lines[0]}"
     marker = getattr(request.node, "marker_file", None)
@@ -438,12 +440,14 @@ def test_validate_lists_problems_with_exit_1(case, tmp_path, request, cli):
 
 
 @pytest.mark.parametrize("case", sorted(WARNED))
-def test_validate_warns_on_what_netx_runs_with_exit_0(case, tmp_path, request, cli):
+def test_validate_warns_on_what_netx_runs_with_exit_0(case, tmp_path, request, cli,
+                                                      unknown_options):
     argv, needles = WARNED[case](tmp_path, request)
     net = argv[1]
     code, out, err = cli("validate", net)
     lines = out.splitlines()
     assert code == 0 and err == "", (out, err)
+    assert not unknown_options(["validate"], out)
     assert lines[-1].startswith(f"{net}: valid (") and "1 warning(s)" in lines[-1], out
     assert lines[0].startswith(f"{net}: warning: layer/") and needles[1] in lines[0], out
 

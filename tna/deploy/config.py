@@ -25,7 +25,7 @@ class RunConfig:
     plot: str | None = None           # folder for confusion.png and raster.png (default: next to --report)
     tolerance: float = 0.0            # % of samples allowed to differ (any output value); 0 = exact
     timesteps: int | None = None      # T for files without tna metadata (default: the --input's T)
-    readout: str | None = None        # voltage | spike; default: the file's (spike for foreign files)
+    readout: str | None = None        # voltage | spike; default: the file's (for foreign files spike, or voltage when the output layer cannot spike)
     input_message_bits: int | None = None   # graded input bits; default: the file's (0 = binary)
     lava_models: str = "fast"         # fast: exact faster conv, async runtime | stock: lava-nc's own fixed_pt models
     loader: str = "tna"               # tna: netx's loader + 2-bit ternary convs (tna.lava.net) | netx: unmodified netx (8-bit convs)
