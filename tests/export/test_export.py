@@ -3,6 +3,7 @@ import contextlib
 import io
 import json
 import os
+import re
 
 import h5py
 import numpy as np
@@ -127,14 +128,19 @@ def test_first_and_last_layers_are_not_ternary(trained, tmp_path):
 
 def test_ternary_flag_on_fp_checkpoint(trained, tmp_path, capsys):
     best = trained("fp")
-    plain = netx.read_net(do_export(best, tmp_path / "fp.net"))
     capsys.readouterr()
+    plain = netx.read_net(do_export(best, tmp_path / "fp.net"))
+    fp_log = capsys.readouterr().err
     path = do_export(best, tmp_path / "t.net", ternary=True, delta=0.1)
     log = capsys.readouterr().err
+    # one line of the Loihi 2 estimate: fewer or as many cores at 2 bits, and its energy
+    cores = [int(re.search(r"Loihi 2 estimate \(of Intel's compiler and chip, not their "
+                           r"output\): (\d+) cores, 1 chip, [\d.]+ .J–[\d.]+ .J dynamic "
+                           r"energy per inference", text)[1]) for text in (fp_log, log)]
+    assert 1 <= cores[1] <= cores[0]
     # it reports the validation accuracy before and after, and the change in points
     line = next(l for l in log.splitlines() if l.startswith("ternarised after training"))
     assert "delta 0.1" in line and "val accuracy" in line and "points" in line
-    import re
     before, after, change = re.search(
         r"([\d.]+)% -> ([\d.]+)% \(([+-][\d.]+) points\)", line).groups()
     assert float(after) - float(before) == pytest.approx(float(change), abs=0.011)

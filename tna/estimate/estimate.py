@@ -41,6 +41,14 @@ class Estimate:
     def fits_one_chip(self) -> bool:
         return not self.problems and self.cores <= self.cfg.cores_per_chip
 
+    def warnings(self) -> list:
+        """What `tna validate` warns about: layers the estimate cannot map, more than one chip."""
+        out = [f"Loihi 2 estimate: cannot map {p}" for p in self.problems]
+        if not out and not self.fits_one_chip:
+            out.append(f"Loihi 2 estimate: the net needs {self.cores} cores, {self.chips} chips "
+                       f"of {self.cfg.cores_per_chip} (tna inspect --loihi2 shows the layers)")
+        return out
+
     def brief(self) -> str:
         """One line: cores, chips and (with activity) energy per inference."""
         if self.problems:

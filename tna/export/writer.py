@@ -97,12 +97,14 @@ def model_to_netx(model) -> list:
 def export(checkpoint, cfg: ExportConfig = ExportConfig()) -> Path:
     """Write the base network of `checkpoint` as a netx HDF5 file; return its path."""
     refuse_existing(cfg.out, cfg.force)
-    nmodel, summary = build(checkpoint, cfg)
+    nmodel, summary = build(checkpoint, cfg, loihi2=True)
     out = netx.write_net(nmodel, cfg.out)
+    summary, _, loihi2 = summary.partition("\n")
     log(f"wrote {out}: {summary}")
     if cfg.verify:
         for line in weight_bits_report(out):
             log("  " + line)
+    log("  " + loihi2)
     return out
 
 
@@ -112,8 +114,13 @@ def refuse_existing(out, force: bool) -> None:
         raise TnaError(f"{out} exists; pass --force to replace it, or choose another --out")
 
 
-def build(checkpoint, cfg: ExportConfig = ExportConfig()) -> tuple:
-    """(NetxModel with metadata, one-line summary) of a checkpoint's base network."""
+LOIHI2_SAMPLES = 500       # test samples the export's Loihi 2 estimate counts activity on
+
+
+def build(checkpoint, cfg: ExportConfig = ExportConfig(), loihi2: bool = False) -> tuple:
+    """(NetxModel with metadata, one-line summary) of a checkpoint's base network; with
+    `loihi2`, the summary's second line is the Loihi 2 estimate (tna.estimate: cores, chips,
+    energy per inference on the split's first LOIHI2_SAMPLES samples)."""
     path = ckpt.resolve(checkpoint)
     model, state = ckpt.load_model(path)
     _check_weight_mode(checkpoint, state, cfg)
@@ -133,10 +140,31 @@ def build(checkpoint, cfg: ExportConfig = ExportConfig()) -> tuple:
                             f"{split.split}:{total}", model_acc)
     checker = "tna's emulator (= the slayer reference, bit for bit)" \
         if cfg.check == "emulator" else "the slayer reference"
-    return nmodel, (f"{len(nmodel.layers)} layers, {nmodel.meta.weights} weights; accuracy "
-                    f"{file_acc:.2f}% on {split.split} ({count(total, 'sample')}) checked by "
-                    f"{checker}; "
-                    f"the PyTorch model: {model_acc:.2f}%")
+    summary = (f"{len(nmodel.layers)} layers, {nmodel.meta.weights} weights; accuracy "
+               f"{file_acc:.2f}% on {split.split} ({count(total, 'sample')}) checked by "
+               f"{checker}; the PyTorch model: {model_acc:.2f}%")
+    if loihi2:
+        summary += "\n" + _loihi2_line(nmodel, model, split, cfg)
+    return nmodel, summary
+
+
+def _loihi2_line(nmodel: netx.NetxModel, model, split, cfg: ExportConfig) -> str:
+    """One line: the Loihi 2 estimate of the file, activity on the split's first samples."""
+    import torch
+
+    from tna.estimate import EstimateConfig, estimate
+    from tna.estimate.activity import count as count_activity
+    first_dense = model.spec.layers[0].kind == "dense"
+    xs, n = [], 0
+    for x, _ in split.batches(0):
+        xs.append(x.flatten(1, 3) if first_dense and x.dim() == 5 else x)
+        n += len(x)
+        if n >= LOIHI2_SAMPLES:
+            break
+    x = torch.cat(xs)[:LOIHI2_SAMPLES].long()
+    activity = count_activity(nmodel, x, input_message_bits=nmodel.meta.input_message_bits)
+    return (f"{estimate(nmodel, EstimateConfig(), activity).brief()} (activity on "
+            f"{count(len(x), 'sample')}; tna inspect --loihi2 for each layer)")
 
 
 def _say_which(given, path: Path, state) -> None:
