@@ -204,22 +204,23 @@ def test_run_emulator_against_the_reference(key, foreign, cli, unknown_options):
 
 
 @pytest.mark.parametrize("key", _files())
-def test_run_voltage_readout_saves_the_voltage(key, foreign, cli, unknown_options, tmp_path):
+def test_run_voltage_readout_saves_the_voltage(key, foreign, unknown_options, tmp_path):
+    """run(RunConfig) as `tna run --readout voltage --save-output y.npy` calls it."""
     from tna.deploy import RunConfig, run
+    from tna.errors import TnaError
     net, x = foreign(key)
     y = tmp_path / "y.npy"
-    argv = ["run", net, "--backend", "emulator", "--input", x, "--readout", "voltage",
-            "--save-output", y, "--no-progress"]
-    code, out, err = cli(*argv)
-    if not _check(key, "voltage", argv, code, out, err, unknown_options):
+    cfg = RunConfig(backend="emulator", input=str(x), readout="voltage", save_output=str(y),
+                    progress=False)
+    try:
+        result = run(net, cfg)
+    except TnaError as e:
+        _check(key, "voltage", ["run"], 2, "", f"error: {e}", unknown_options)
         return
-    assert out.splitlines()[-1] in ("PARITY HOLDS (exact)",
-                                    "NO PARITY VERDICT: only emulator ran, nothing was "
-                                    "compared (--compare A,B runs two backends)"), out
-    emu = run(net, RunConfig(backend="emulator", input=str(x), readout="voltage",
-                             progress=False))
+    _check(key, "voltage", ["run"], 0, result.summary(), "", unknown_options)
+    assert result.ok and result.readout == "voltage"
     saved = np.load(y)
-    assert np.array_equal(saved, emu.outputs["emulator"].voltage)
+    assert np.array_equal(saved, result.outputs["emulator"].voltage)
     assert np.array_equal(np.load(tmp_path / "y_predicted.npy"), saved.sum(-1).argmax(1))
 
 
