@@ -75,13 +75,33 @@ def test_tiny_net_costs_on_random_input(tmp_path):
     assert d["activity_per_inference"]["synops"] == pytest.approx(act.synops)
 
 
-def test_a_net_over_one_chip_says_so():
+def estimate_net_over_one_chip() -> netx.NetxModel:
     rng = np.random.default_rng(0)
     cuba = netx.NeuronParams(i_decay=0, v_decay=0, vth_mant=64)
     layers = [netx.Layer("input", (2000,))]
     for _ in range(2):       # 2000 inputs x 2000 8-bit neurons: over 100 cores each
-        layers.append(netx.Layer("dense", (4000,), weight=2.0 * rng.integers(1, 100, (2000, 2000)),
+        layers.append(netx.Layer("dense", (2000,), weight=2.0 * rng.integers(1, 100, (2000, 2000)),
                                  neuron=cuba))
-    est = estimate(netx.NetxModel(layers=layers))
+    return netx.NetxModel(layers=layers)
+
+
+def test_a_net_over_one_chip_says_so():
+    est = estimate(estimate_net_over_one_chip())
     assert est.cores > 128 and est.chips >= 2 and not est.fits_one_chip and not est.problems
     assert "needs more than one chip" in est.summary()
+
+
+def test_validate_warns_about_more_than_one_chip_and_unmappable_layers(tmp_path):
+    big = estimate_net_over_one_chip()
+    netx.write_net(big, tmp_path / "big.net")
+    wide = netx.NetxModel(layers=[netx.Layer("input", (20000,)), netx.Layer(
+        "dense", (4,), weight=np.full((4, 20000), 2.0),
+        neuron=netx.NeuronParams(i_decay=0, v_decay=0, vth_mant=64))])
+    netx.write_net(wide, tmp_path / "wide.net")
+    for name, expected in (("big.net", "Loihi 2 estimate: the net needs "),
+                           ("wide.net", "Loihi 2 estimate: cannot map layer/1 (dense): 20000 "
+                                        "inputs need 20000 input axons")):
+        out = subprocess.run([sys.executable, "-m", "tna.cli", "validate",
+                              str(tmp_path / name)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr          # netx runs it: a warning, not a problem
+        assert f"{tmp_path / name}: warning: {expected}" in out.stdout
