@@ -37,6 +37,8 @@ def test_confusion_matrix_adds_up_and_plots_are_written(digits_net, tmp_path):
     assert list(per_class) == [f"digit {i}" for i in range(10)]
     assert per_class["digit 3"] == pytest.approx(100 * m[3, 3] / m[3].sum(), abs=0.01)
     assert len(d["predictions"]) == 359
+    est = d["loihi2_estimate"]                  # the Loihi 2 fit: cores and chips of the net
+    assert est["cores"] == sum(f["cores"] for f in est["layers"]) >= 2 and est["chips"] == 1
     for name in ("r_confusion.png", "r_raster.png"):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
     assert "per-class accuracy (emulator), lowest:" in result.summary()

@@ -34,6 +34,7 @@ class RunResult:
     confusion: np.ndarray | None = None     # (classes, classes): row true, column predicted
     plots: list = field(default_factory=list)   # PNGs written
     readout: str = "spike"             # what the run read out: 'voltage' | 'spike' (the Job's)
+    loihi2: dict | None = None         # the net's Loihi 2 fit estimate (tna.estimate, no activity)
 
     @property
     def class_names(self) -> list:
@@ -59,7 +60,7 @@ class RunResult:
              "seconds": {k: round(o.seconds, 3) for k, o in self.outputs.items()},
              "predictions": None if self.predictions is None else self.predictions.tolist(),
              "readout": self.readout, "plots": [str(p) for p in self.plots],
-             "metadata": self.meta}
+             "metadata": self.meta, "loihi2_estimate": self.loihi2}
         if self.confusion is not None:
             from tna.metrics import per_class
             names = self.class_names or [str(i) for i in range(len(self.confusion))]
@@ -150,6 +151,9 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     layer_names = {i: f"layer/{i + cfg.skip_layers}" for i in range(len(model.layers))}
     result = _result(net_path, cfg, meta, outputs, names, labels, layer_names)
     result.readout = job.readout
+    # cores and chips only: time and energy need an activity count (tna inspect --loihi2)
+    from tna.estimate import EstimateConfig, estimate
+    result.loihi2 = estimate(model, EstimateConfig(loader=cfg.loader)).to_dict()
     if cfg.per_layer:
         result.per_layer = _per_layer(net_path, model, inputs[:cfg.layer_samples], bits,
                                       cfg.loader, cfg.skip_layers)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from tna import netx
 
@@ -31,7 +30,8 @@ class LayerActivity:
     synops_nonzero: float               # synaptic operations on nonzero weights, per inference
     spikes: float                       # spikes out, per inference
     updates: float                      # neuron updates (neurons x T), per inference
-    synops_per_neuron: np.ndarray = field(repr=False, default=None)   # slayer layout (C, H, W) or (n,)
+    # per neuron, slayer layout (C, H, W) or (n,)
+    synops_per_neuron: np.ndarray = field(repr=False, default=None)
     synops_nonzero_per_neuron: np.ndarray = field(repr=False, default=None)
     spikes_per_neuron: np.ndarray = field(repr=False, default=None)
 
@@ -61,18 +61,21 @@ class Activity:
 
 def _synapses(stage) -> tuple:
     """(every synapse, nonzero synapses) as 1.0 where one is (after Lava's weight handling)."""
+    import torch
     w = np.asarray(stage.weight)
     return (torch.ones(w.shape, dtype=torch.float64),
             torch.as_tensor(w != 0, dtype=torch.float64))
 
 
-def _received(stage, events: torch.Tensor, nz: torch.Tensor) -> torch.Tensor:
-    """Synaptic ops into each neuron of `stage` from per-input event counts (B, *in_shape)."""
+def _received(stage, events, synapses):
+    """Synaptic ops into each neuron of `stage` from per-input event counts (B, *in_shape),
+    `synapses` 1.0 where a synapse is (torch tensors)."""
+    import torch
     if stage.kind == "input":                 # data enters on a_in: no synapse
         return torch.zeros((events.shape[0], *stage.shape), dtype=torch.float64)
     if stage.kind == "dense":
-        return events.reshape(events.shape[0], -1) @ nz.T
-    return torch.nn.functional.conv2d(events, nz, stride=stage.stride, padding=stage.padding,
+        return events.reshape(events.shape[0], -1) @ synapses.T
+    return torch.nn.functional.conv2d(events, synapses, stride=stage.stride, padding=stage.padding,
                                       dilation=stage.dilation, groups=stage.groups)
 
 
@@ -81,6 +84,8 @@ def count(model: netx.NetxModel, inputs, input_message_bits: int = 0, loader: st
     """Count what `model` does per inference on `inputs` (integers, slayer layout (N, ..., T)),
     running tna's emulator. Raises TnaError when the emulator cannot run the net (it runs CUBA
     neurons only)."""
+    import torch
+
     from tna.sim.emulator import emulate, plan
 
     x_all = torch.as_tensor(np.asarray(inputs))
