@@ -47,6 +47,7 @@ bench: $(STAMP) data
 	$(PY) bench/train_speed.py
 	$(PY) bench/lava_speed.py
 	$(PY) bench/emulator_speed.py
+	$(PY) bench/estimate_speed.py
 
 # What a GPU machine without Python 3.10 and lava-nc needs to train (FACTS.md): slayer's source
 # (no pretrained weights) and Fashion-MNIST, 31 MB; carry build/gpu-pack with the working tree and

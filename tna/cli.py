@@ -326,8 +326,10 @@ def import_(graph, config_file, **flags):
                    "loader, 2-bit ternary convs) or netx (unmodified netx) [default: tna]")
 @click.option("--report", type=click.Path(dir_okay=False), default=None,
               help="Also write every number (and the Loihi 2 estimate) to this JSON file.")
+@click.option("--skip-layers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Estimate and measure what netx.hdf5.Network(skip_layers=N) runs.")
 def inspect(net, dataset, measure, limit, data_dir, input_npy, input_layout,
-            input_message_bits, loihi2, syn_mem, loader, report):
+            input_message_bits, loihi2, syn_mem, loader, report, skip_layers):
     """Per-layer neurons, synapses, weight bits and memory of a netx file, and an estimate of
     what it needs on Loihi 2 (cores, chips; with data, time and energy per inference)."""
     from tna.deploy.inspect import inspect_net
@@ -340,7 +342,7 @@ def inspect(net, dataset, measure, limit, data_dir, input_npy, input_layout,
     click.echo(inspect_net(net, dataset=dataset, limit=limit, data_dir=data_dir,
                            measure=measure or dataset is not None or input_npy is not None,
                            inputs=inputs, loihi2=loihi2, estimate_cfg=EstimateConfig(**given),
-                           report=report))
+                           report=report, skip_layers=skip_layers))
 
 
 @cli.command(epilog="\n".join([
@@ -367,7 +369,7 @@ def validate(net, skip_layers):
     warnings = netx.loihi_warnings(model)
     if not problems:                   # the Loihi 2 estimate needs layers that chain
         from tna.estimate import estimate
-        warnings += estimate(netx.skip_layers(model, skip_layers)[0]).warnings()
+        warnings += estimate(model, skip_layers=skip_layers).warnings()
     for w in warnings:
         click.echo(f"{net}: warning: {w}")
     if skip_layers == 0 and netx.has_input_neuron(model):

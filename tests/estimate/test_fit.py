@@ -55,6 +55,9 @@ def test_pilotnet_sdnn_every_printed_layer():
     # "Violation core_id=3 ... allocation=66560", then after the split into 6: 12800
     assert fits[7].violations == [66560, 12800]
     assert all(fits[i].axons_in == a for i, a in ((7, 2560), (8, 100), (9, 50), (10, 10)))
+    # the same through the file itself, skipping its input layer as Intel's tutorial does
+    whole = estimate(netx.read_net(SHARED / "pilotnet-sdnn.net"), NETX, skip_layers=1)
+    assert [(f.index, f.cores) for f in whole.layers] == [(f.index, f.cores) for f in est.layers]
 
 
 def test_oxford_2023():

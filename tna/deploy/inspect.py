@@ -51,19 +51,23 @@ def _inputs(model: netx.NetxModel, dataset, limit, data_dir, inputs=None) -> tup
     return dataset_inputs(model, cfg)[0], bits
 
 
-def _activity(model: netx.NetxModel, dataset, limit, data_dir, inputs, loader):
+def _activity(model: netx.NetxModel, dataset, limit, data_dir, inputs, loader,
+              skip_layers=0):
     """Spikes, synaptic ops and neuron updates per inference, counted on the emulator (equal
-    to Lava bit for bit: tna.estimate.activity)."""
+    to Lava bit for bit: tna.estimate.activity), of what netx runs with `skip_layers`;
+    layers numbered as in the file."""
     from tna.console import log
     from tna.estimate import count
     x, bits = _inputs(model, dataset, limit, data_dir, inputs)
+    run, bits = netx.skip_layers(model, skip_layers, bits)
     log(f"measuring spikes and synaptic ops on {plural(len(x), 'sample')} with tna's "
         f"emulator ...")
-    return count(model, x, input_message_bits=bits, loader=loader)
+    activity = count(run, x, input_message_bits=bits, loader=loader)
+    return activity.renumbered(len(model.layers) - len(run.layers))
 
 
 def costs(path, dataset=None, measure=False, limit=200, data_dir=None, inputs=None,
-          estimate_cfg=None) -> dict:
+          estimate_cfg=None, skip_layers=0) -> dict:
     """What `path` costs on Loihi 2, as numbers: one dict per layer and the totals.
 
     Memory in bits: `mem_bits` as unmodified netx loads the weights (`bits`, `exp`),
@@ -72,7 +76,8 @@ def costs(path, dataset=None, measure=False, limit=200, data_dir=None, inputs=No
     drives, zero weights included), counted on `limit` samples of `dataset`, or of the .npy
     `inputs['input']` (`inputs` holds RunConfig's input, input_layout and input_message_bits).
     `loihi2`: the Loihi 2 fit and cost estimate (tna.estimate, `estimate_cfg`'s budgets), with
-    time and energy when measured."""
+    time and energy when measured. `skip_layers` (netx's) applies to the activity and the
+    estimate: what netx runs."""
     from tna.estimate import EstimateConfig, estimate
     estimate_cfg = estimate_cfg or EstimateConfig()
     model = netx.read_net(path)
@@ -97,19 +102,21 @@ def costs(path, dataset=None, measure=False, limit=200, data_dir=None, inputs=No
            "needed_bits": sum(r["needed_bits"] for r in layers)}
     activity = None
     if measure:
-        activity = _activity(model, dataset, limit, data_dir, inputs, estimate_cfg.loader)
+        activity = _activity(model, dataset, limit, data_dir, inputs, estimate_cfg.loader,
+                             skip_layers)
         for i, a in activity.layers.items():
             layers[i]["spikes"], layers[i]["synops"] = a.spikes, a.synops
         out.update(samples=activity.samples, spikes=activity.spikes, synops=activity.synops)
-    out["loihi2"] = estimate(model, estimate_cfg, activity)
+    out["loihi2"] = estimate(model, estimate_cfg, activity, skip_layers)
     return out
 
 
 def inspect_net(path, dataset=None, measure=False, limit=200, data_dir=None,
-                inputs=None, loihi2=False, estimate_cfg=None, report=None) -> str:
+                inputs=None, loihi2=False, estimate_cfg=None, report=None,
+                skip_layers=0) -> str:
     """`tna inspect`'s text: the per-layer table, then the Loihi 2 estimate (its table with
     `loihi2`, else one line); `report` also writes every number as JSON."""
-    cost = costs(path, dataset, measure, limit, data_dir, inputs, estimate_cfg)
+    cost = costs(path, dataset, measure, limit, data_dir, inputs, estimate_cfg, skip_layers)
     model = cost["model"]
     if report:
         _write_report(report, path, cost)

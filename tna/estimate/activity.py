@@ -15,6 +15,7 @@ over the neurons of its tile (tna.estimate.fit).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,12 @@ class Activity:
     samples: int
     timesteps: int                      # T, steps per inference
     layers: dict                        # netx layer index -> LayerActivity
+
+    def renumbered(self, offset: int) -> "Activity":
+        """The same counts with every layer index moved by `offset` (a net counted after
+        netx's skip_layers, numbered as its file)."""
+        return Activity(self.samples, self.timesteps, {
+            i + offset: dataclasses.replace(a, index=i + offset) for i, a in self.layers.items()})
 
     @property
     def synops(self) -> float:

@@ -86,15 +86,16 @@ class Estimate:
 
     def summary(self) -> str:
         cfg = self.cfg
-        rows = [["layer", "type", "shape", "cores", "tile/core", "neurons/core", "axons in",
-                 "syn mem/core", "w bits", "binds"]]
+        rows = [["layer", "type", "shape", "cores", "tile/core", "neurons/core", "groups",
+                 "axons in", "syn mem/core", "w bits", "binds"]]
         for f in self.layers:
             if f.problem:
                 rows.append([f"layer/{f.index}", f.type, _dims(f.shape), "-", "-", "-", "-",
-                             "-", "-", "cannot map"])
+                             "-", "-", "-", "cannot map"])
                 continue
             rows.append([f"layer/{f.index}", f.type, _dims(f.shape), str(f.cores), _dims(f.tile),
-                         f"{f.neurons:,}", "-" if f.axons_in is None else f"{f.axons_in:,}",
+                         f"{f.neurons:,}", str(f.groups),
+                         "-" if f.axons_in is None else f"{f.axons_in:,}",
                          f"{f.syn_mem:,} ({100 * f.syn_mem / cfg.syn_mem:.0f}%)",
                          str(f.weight_bits or "-"), f.binding or "-"])
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
@@ -162,10 +163,16 @@ def _per_core(layers: list, activity: Activity) -> list:
 
 
 def estimate(model: netx.NetxModel, cfg: EstimateConfig = EstimateConfig(),
-             activity: Activity | None = None) -> Estimate:
-    """Map `model` onto Loihi 2 cores; with `activity` (tna.estimate.count on data), add the
-    time and energy per inference."""
-    est = Estimate(cfg=cfg, layers=fit_layers(model, cfg), activity=activity)
+             activity: Activity | None = None, skip_layers: int = 0) -> Estimate:
+    """Map `model` onto Loihi 2 cores; with `activity` (tna.estimate.count on data, keyed by
+    the file's layer indices), add the time and energy per inference. `skip_layers`: as
+    netx.hdf5.Network's (Intel's PilotNet tutorials load with 1): the first layers are left
+    out; layers keep the file's numbers."""
+    run, _ = netx.skip_layers(model, skip_layers)
+    layers = fit_layers(run, cfg)
+    for f in layers:
+        f.index += len(model.layers) - len(run.layers)    # the file's number of the layer
+    est = Estimate(cfg=cfg, layers=layers, activity=activity)
     if activity is not None and not est.problems:
         est.per_core = _per_core(est.layers, activity)
         est.cost = estimate_cost(est.per_core, activity.timesteps)
