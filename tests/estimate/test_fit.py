@@ -130,3 +130,16 @@ def test_unmappable_layer_is_named():
     assert not est.fits_one_chip and est.problems
     assert est.problems[0].startswith("layer/0 (dense): 20000 inputs need 20000 input axons")
     assert "cannot map layer/0" in est.brief()
+
+
+def test_a_grouped_conv_stores_each_groups_channels_only():
+    """A pool exported as a grouped conv (tna's average pools): each input channel's lists
+    hold its own output channel, one weight each."""
+    c = 32
+    pool = netx.Layer(type="conv", shape=(c, 8, 8), weight=np.full((c, 1, 2, 2), 64.0),
+                      neuron=netx.NeuronParams(i_decay=0, v_decay=0, vth_mant=64),
+                      in_channels=c, out_channels=c, kernel_size=(2, 2), stride=(2, 2),
+                      padding=(0, 0), dilation=(1, 1), groups=c)
+    est = estimate(netx.NetxModel(layers=[netx.Layer(type="input", shape=(c, 16, 16)), pool]))
+    f = est.layers[0]
+    assert f.tile == (8, 8, c) and f.syn_mem == c * 2 * 2       # one word per (channel, tap)

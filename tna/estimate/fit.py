@@ -6,7 +6,8 @@ Synaptic memory is counted in 64-bit words (the compiler's SynMem units; budget 
   zero weights included: ceil((n * (b + 12) + 1) / 64) words per axon, b the weight bits
   (netx's num_weight_bits; 7 is stored as 8, as on Loihi 1, whose weight-bit map has no 7);
 - conv: one list per (input channel, kernel row, kernel column), holding the tile's output
-  channels at b bits each and no index: ceil(C * b / 64) words; b is the sign plus the bits of
+  channels at b bits each and no index: ceil(C * b / 64) words (a grouped conv: a group's
+  lists hold its own output channels); b is the sign plus the bits of
   the largest |weight| as unmodified netx passes them (8-bit, exponent 0), else the dense rule.
 Splitting:
 - dense: neurons in equal chunks of ceil(N / k); k starts at 1 and is multiplied by
@@ -144,10 +145,11 @@ def _fit_conv(fit: LayerFit, layer: netx.Layer, cfg: EstimateConfig) -> None:
     c_all, h_all, w_all = (int(s) for s in layer.shape)
     w = np.asarray(layer.weight)
     bits = conv_bits(layer, cfg.loader)
-    taps = int(np.prod(w.shape[1:]))                   # in/groups x kh x kw lists per core
+    taps = int(np.prod(w.shape[1:]))                   # in/groups x kh x kw lists per group
+    per_group = max(1, c_all // int(layer.groups or 1))    # output channels of one group
 
-    def words(c):
-        return taps * math.ceil(c * bits / WORD_BITS)
+    def words(c):      # a tile of c output channels: the lists of each group it touches
+        return math.ceil(c / per_group) * taps * math.ceil(min(c, per_group) * bits / WORD_BITS)
 
     (x, y, c), binding = _conv_tiles((c_all, h_all, w_all), cfg, words)
     fit.weight_bits, fit.groups, fit.tile = bits, 1, (x, y, c)
