@@ -50,7 +50,9 @@ def config_options(cls, skip=()):
             if fld.name in skip:
                 continue
             flag = "--" + fld.name.replace("_", "-")
-            text = f"{helps.get(fld.name, '')} [default: {fld.default}]"
+            text = helps.get(fld.name, "")
+            if fld.default is not None:           # a None default is described in the help
+                text += f" [default: {fld.default}]"
             if fld.type == "bool":
                 f = click.option(f"{flag}/--no-{fld.name.replace('_', '-')}", fld.name,
                                  default=None, help=text)(f)
@@ -200,33 +202,21 @@ from tna.export.config import ExportConfig  # noqa: E402
     "  tna export runs/digits --out digits.nir                # NIR graph (also from a .net)"]))
 @click.argument("checkpoint", type=click.Path())
 @_file_config_option
-@click.option("--format", "fmt", type=click.Choice(["netx", "nir"]), default=None,
-              help="netx HDF5, or a NIR graph (nir.write) [default: nir when --out ends in "
-                   ".nir, else netx]")
-@click.option("--dt", type=float, default=None,
-              help="NIR only: seconds per time step for NIR's time constants (snnTorch's "
-                   "importer needs 1e-4) [default: 0.0001]")
-@click.option("--nir-form", type=click.Choice(["portable", "native"]), default=None,
-              help="NIR only: portable writes the voltage readout as a CubaLIF that never "
-                   "spikes and grouped convs and pools as plain Conv2d, which snnTorch 1.0 and "
-                   "Norse 1.1 import; native uses NIR's CubaLI and SumPool2d [default: portable]")
 @config_options(ExportConfig)
-def export(checkpoint, config_file, fmt, dt, nir_form, **flags):
+def export(checkpoint, config_file, **flags):
     """Export a run's base network (best.pt) as a Lava netx HDF5 file, or as a NIR graph.
     """
     from tna.export import export as run_export
     cfg = build_config(ExportConfig, config_file, flags, "export")
-    fmt = fmt or ("nir" if cfg.out.endswith(".nir") else "netx")
-    if fmt == "nir":
+    if cfg.is_nir:
         if cfg.out == ExportConfig.out:          # the default name, model.net
             cfg = dataclasses.replace(cfg, out="model.nir")
-        from tna.nir import DEFAULT_DT, export_nir
-        click.echo(str(export_nir(checkpoint, cfg, DEFAULT_DT if dt is None else dt,
-                                  nir_form or "portable")))
+        from tna.nir import export_nir
+        click.echo(str(export_nir(checkpoint, cfg)))
         return
-    if dt is not None or nir_form is not None:
-        raise TnaError(f"--{'dt' if dt is not None else 'nir-form'} is for NIR graphs: use it "
-                       f"with --format nir or an --out ending in .nir")
+    if cfg.dt is not None or cfg.nir_form is not None:
+        raise TnaError(f"--{'dt' if cfg.dt is not None else 'nir-form'} is for NIR graphs: use "
+                       f"it with --format nir or an --out ending in .nir")
     click.echo(str(run_export(checkpoint, cfg)))
 
 

@@ -152,3 +152,18 @@ def test_dt_only_with_nir(trained, call, error_line):
     assert code == 2 and "--format nir" in error_line(err)
     code, _, err = call("run", trained / "m.net", "--dt", "1e-3", "--backend", "emulator")
     assert code == 2 and "NIR" in error_line(err)
+
+
+def test_nir_options_are_keys_of_the_export_config(trained, call, tmp_path):
+    """--format, --dt and --nir-form are ExportConfig fields: a YAML file sets them too."""
+    cfg = tmp_path / "export.yaml"
+    cfg.write_text(f"format: nir\ndt: 0.001\nnir_form: native\nout: {tmp_path / 'y.graph'}\n")
+    code, _, err = call("export", trained / "m.net", "--config", cfg)
+    assert code == 0, err
+    import nir
+    graph = nir.read(tmp_path / "y.graph")
+    assert any(type(n).__name__ == "CubaLI" for n in graph.nodes.values())     # native form
+    assert "dt = 0.001 s, native form" in err
+    cfg.write_text("nir_form: sideways\n")
+    code, _, err = call("export", trained / "m.net", "--config", cfg)
+    assert code == 2 and "nir_form = 'sideways': choose portable or native" in err

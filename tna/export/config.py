@@ -20,6 +20,9 @@ class ExportConfig:
     check: str = "emulator"         # who measures the exported net's accuracy: emulator (bit-exact, fast) | reference (slayer, slower)
     force: bool = False             # replace an existing --out file
     progress: bool = True
+    format: str | None = None       # netx (HDF5) | nir (a NIR graph, nir.write); default: nir when --out ends in .nir, else netx
+    dt: float | None = None         # NIR only: seconds per time step for NIR's time constants (snnTorch's importer needs 1e-4); default 1e-4
+    nir_form: str | None = None     # NIR only: portable (a voltage readout as a CubaLIF that never spikes, pools and grouped convs as Conv2d: snnTorch 1.0 and Norse 1.1 import it) | native (NIR's CubaLI and SumPool2d); default portable
 
     def __post_init__(self):
         if self.split not in ("test", "val"):
@@ -32,3 +35,14 @@ class ExportConfig:
                            f"reference (slayer)")
         if not 1 <= self.input_message_bits <= 24:
             raise TnaError(f"input_message_bits = {self.input_message_bits}: must be 1..24")
+        if self.format not in (None, "netx", "nir"):
+            raise TnaError(f"format = {self.format!r}: choose netx or nir")
+        if self.nir_form not in (None, "portable", "native"):
+            raise TnaError(f"nir_form = {self.nir_form!r}: choose portable or native")
+        if self.dt is not None and not (isinstance(self.dt, (int, float)) and self.dt > 0):
+            raise TnaError(f"dt = {self.dt!r}: seconds per time step, a number above 0")
+
+    @property
+    def is_nir(self) -> bool:
+        """Whether the export writes a NIR graph: --format nir, or an --out ending in .nir."""
+        return (self.format or ("nir" if self.out.endswith(".nir") else "netx")) == "nir"

@@ -41,11 +41,14 @@ def is_nir_file(path) -> bool:
         return p.suffix == ".nir"
 
 
-def export_nir(checkpoint, cfg, dt: float = DEFAULT_DT, form: str = "portable"):
+def export_nir(checkpoint, cfg, dt: float | None = None, form: str | None = None):
     """Write a checkpoint's base net (or a .net file) as a NIR graph at `cfg.out`; its path.
-    `form`: 'portable' (loads in snnTorch 1.0 and Norse 1.1) or 'native' (see FORMS)."""
+    `dt` (s per step) and `form` ('portable': loads in snnTorch 1.0 and Norse 1.1, or
+    'native', see FORMS) default to the ExportConfig's `dt` and `nir_form`, else DEFAULT_DT
+    and 'portable'."""
     from tna.nir.write import export_nir as _export
-    return _export(checkpoint, cfg, dt, form)
+    dt = dt if dt is not None else (cfg.dt if cfg.dt is not None else DEFAULT_DT)
+    return _export(checkpoint, cfg, dt, form or cfg.nir_form or "portable")
 
 
 def import_nir(path, cfg: ImportConfig = ImportConfig()):
