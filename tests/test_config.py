@@ -1,18 +1,16 @@
 """Config dataclasses: dict and YAML round trips, unknown keys, wrong types, bad values."""
 import dataclasses
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tna.config import from_dict, load_yaml, to_dict
+from tna.config import from_dict, load_yaml, presets, resolve_config, to_dict
 from tna.deploy.config import RunConfig
 from tna.errors import TnaError
 from tna.export.config import ExportConfig
 from tna.train.config import TrainConfig
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG_FILES = sorted((REPO / "configs").glob("*.yaml")) + sorted((REPO / "configs").glob("*.yml"))
+CONFIG_FILES = [resolve_config(name) for name in presets()]
 
 # One non-default value per field kind, so a round trip that dropped a field would show.
 NON_DEFAULT = {
@@ -145,7 +143,6 @@ def test_load_yaml_errors(tmp_path):
     assert load_yaml(empty) == {}
 
 
-@pytest.mark.skipif(not CONFIG_FILES, reason="no configs/*.yaml shipped yet")
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
 def test_shipped_config_loads(path):
     """Every shipped config is a valid config of some stage (train, export or run)."""

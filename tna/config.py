@@ -72,21 +72,27 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
-# Named configs (`--config fmnist-cpu`) live in the repository's configs/ folder.
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+def _configs_dir(kind: str = ""):
+    """The named configs (`--config fmnist-cpu`): package data in tna/configs/ (bench presets
+    in tna/configs/bench/), so a wheel carries them; a Path unless tna is imported from a zip."""
+    from importlib.resources import files
+
+    folder = files("tna") / "configs"
+    return folder / kind if kind else folder
 
 
 def presets(kind: str = "") -> list[str]:
     """The names of the shipped configs: training configs, or `kind` 'bench' for benches."""
-    return sorted(p.stem for p in (CONFIGS_DIR / kind).glob("*.yaml"))
+    return sorted(p.name[:-len(".yaml")] for p in _configs_dir(kind).iterdir()
+                  if p.name.endswith(".yaml") and p.is_file())
 
 
 def resolve_config(name_or_path, kind: str = "") -> Path:
     """A YAML path as given, or the shipped config of that name (`fmnist-cpu`); `kind`
-    'bench' looks in configs/bench/."""
+    'bench' looks in tna/configs/bench/."""
     path = Path(name_or_path)
     if not path.is_file() and path.suffix == "" and len(path.parts) == 1:
-        named = CONFIGS_DIR / kind / f"{path.name}.yaml"
+        named = _configs_dir(kind) / f"{path.name}.yaml"
         if named.is_file():
             return named
         raise TnaError(f"--config {name_or_path}: no such file and no config of that name; "

@@ -2,7 +2,7 @@
 
 Every field is also a CLI flag (`--batch-size`) and a YAML key (`batch_size` or `batch-size`).
 The defaults are a short run that works on a laptop CPU and are measured to train well at
-small budgets (results/accuracy.md); the paper's exact settings are configs/paper-*.yaml.
+small budgets (results/accuracy.md); the paper's exact settings are tna/configs/paper-*.yaml.
 """
 from __future__ import annotations
 
