@@ -1,6 +1,6 @@
 """tna's packages depend downward only, and Lava is imported in one package.
 
-LAYERS is the intended picture, bottom first: a module may import modules of its own package
+PACKAGE_TIERS is the intended picture, bottom first: a module may import modules of its own package
 or of a lower layer, never one of its own layer or above (so no two packages form a cycle).
 Imports inside functions count: they are dependencies too, only deferred.
 """
@@ -11,7 +11,7 @@ import pytest
 
 import tna
 
-LAYERS = [
+PACKAGE_TIERS = [
     {"errors"},
     {"console", "atomic", "config", "files", "spikes"},      # plain helpers
     {"netx", "data", "metrics"},                               # formats, data sets, accuracy
@@ -53,14 +53,14 @@ def imports(path: Path) -> list[tuple[str, int]]:
 
 
 def upward(source_unit: str, target: str) -> bool:
-    """Whether `source_unit` importing tna unit `target` goes against LAYERS."""
-    rank = {u: i for i, layer in enumerate(LAYERS) for u in layer}
+    """Whether `source_unit` importing tna unit `target` goes against PACKAGE_TIERS."""
+    rank = {u: i for i, layer in enumerate(PACKAGE_TIERS) for u in layer}
     return target != source_unit and rank[target] >= rank[source_unit]
 
 
 def violations(files) -> list[str]:
     out = []
-    units = {u for layer in LAYERS for u in layer}
+    units = {u for layer in PACKAGE_TIERS for u in layer}
     for path in files:
         src = unit(path)
         if src == "__init__":
@@ -81,7 +81,7 @@ def violations(files) -> list[str]:
 
 def test_every_unit_has_a_layer():
     found = {unit(p) for p in ROOT.rglob("*.py")} - {"__init__"}
-    assert found == {u for layer in LAYERS for u in layer}, found ^ {u for layer in LAYERS
+    assert found == {u for layer in PACKAGE_TIERS for u in layer}, found ^ {u for layer in PACKAGE_TIERS
                                                                      for u in layer}
 
 
