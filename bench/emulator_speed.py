@@ -19,7 +19,6 @@ import argparse
 import gzip
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,10 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tna.netx import Layer, NetxModel, NeuronParams, write_net  # noqa: E402
-from tna.sim.emulator import emulate  # noqa: E402
+from tna.netx import Layer, NetxModel, NeuronParams, write_net
+from tna.sim.emulator import emulate
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 T = 5                       # input steps per sample

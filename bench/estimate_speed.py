@@ -14,19 +14,13 @@ estimate can run on every export.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
+from emulator_speed import build_net, load_inputs
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from emulator_speed import build_net, load_inputs  # noqa: E402
-
-from tna.estimate import EstimateConfig, count, estimate  # noqa: E402
-from tna.sim.emulator import emulate  # noqa: E402
+from tna.estimate import EstimateConfig, count, estimate
+from tna.sim.emulator import emulate
 
 
 def best_of(fn, repeats: int) -> float:

@@ -76,7 +76,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 DEFAULT_RUN = str(ROOT / "runs" / "interop-fm")
 T_CLIENT = 25                 # steps per sample of the client nets (snnTorch's tutorials)
@@ -206,8 +205,8 @@ def part_a(args) -> None:
 
     from tna import netx
     from tna.deploy import RunConfig
-    from tna.reference import run_reference
     from tna.deploy.inputs import dataset_inputs
+    from tna.reference import run_reference
 
     run = Path(args.net) if args.net else ensure_run(Path(args.run))
     with tempfile.TemporaryDirectory(prefix="tna-interop-") as tmp:

@@ -34,9 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tna.netx import Layer, NetxModel, NeuronParams, write_net  # noqa: E402
+from tna.netx import Layer, NetxModel, NeuronParams, write_net
 
 T = 5                       # steps per sample
 INPUT_BITS = 4              # digits quantised to 0..15

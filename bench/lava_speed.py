@@ -21,15 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from emulator_speed import build_net, load_inputs
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emulator_speed import build_net, load_inputs  # noqa: E402
-
-from tna.lava.backend import run_lava  # noqa: E402
-from tna.netx import write_net  # noqa: E402
-from tna.sim.emulator import emulate  # noqa: E402
+from tna.lava.backend import run_lava
+from tna.netx import write_net
+from tna.sim.emulator import emulate
 
 T = 5
 

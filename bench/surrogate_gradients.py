@@ -6,10 +6,7 @@ One batch of Fashion-MNIST (64 images; 8 for CIFARNet), cross-entropy on the vol
 conv-small and CIFARNet, T = 5. slayer's CUBA surrogate shrinks the gradient about 1000x per
 spiking layer; below Adam's epsilon (1e-8) a layer stops learning. results/accuracy.md.
 """
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main():

@@ -24,8 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 GOALS = {"cpu": (90.0, 60.0), "cuda": (94.0, None)}   # accuracy %, minutes
 
 
@@ -59,8 +57,8 @@ def main(argv=None) -> int:
     cfg = dataclasses.replace(cfg, **over, out=str(out / "run"), progress=False)
 
     from tna.data import load_data
-    from tna.train.loop import _data_config
-    test_split = load_data(_data_config(cfg), batch_size=cfg.batch_size,   # as training sees it
+    from tna.train.loop import data_config
+    test_split = load_data(data_config(cfg), batch_size=cfg.batch_size,   # as training sees it
                            eval_batch_size=cfg.eval_batch_size).test
 
     rows: list[dict] = []

@@ -2,7 +2,7 @@
 
 Net: the `conv-small` preset (16c3s2-32c3s2-64c3-256-out), T = 5, direct 4-bit input, on
 Fashion-MNIST when /usr/share/datasets/fashion-mnist exists, else scikit-learn digits. Each setup
-is tna's own training state (`tna.train.loop._Run`: data loader with augmentation, model(s),
+is tna's own training state (`tna.train.loop.Run`: data loader with augmentation, model(s),
 Adam) stepped exactly as `train_epoch` steps it: next batch, forward (base, and twin for tna),
 loss, backward, optimizer step.
 
@@ -26,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 GOAL_TNA_OVER_SINGLE = 2.1      # time per sample, tna / single
 GOAL_TERNARY_OVER_FP = 1.05     # time per sample, tna ternary phase / tna fp phase
@@ -37,11 +35,11 @@ class Setup:
     """One training state and its batch stream; `step()` is one training step."""
 
     def __init__(self, name, cfg, compress):
-        from tna.train.loop import _compress, _Run
+        from tna.train.loop import Run, compress
         self.name = name
-        self.run = _Run(cfg)
+        self.run = Run(cfg)
         if compress:
-            self.run.compression = _compress(self.run.model, cfg)
+            self.run.compression = compress(self.run.model, cfg)
         self.run.model.train()
         if self.run.twin is not None:
             self.run.twin.train()

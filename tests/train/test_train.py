@@ -184,14 +184,14 @@ def test_without_validation_best_pt_is_the_last_epoch(tmp_path, monkeypatch):
     # weights) does not pick best.pt: the last epoch in the final weight mode does, even when
     # its train accuracy is the lowest (forced here).
     from tna.train import loop
-    real = loop._Run.train_epoch
+    real = loop.Run.train_epoch
 
     def worse_each_epoch(self):
         row = real(self)
         row["train_acc"] = 100.0 - self.epoch
         return row
 
-    monkeypatch.setattr(loop._Run, "train_epoch", worse_each_epoch)
+    monkeypatch.setattr(loop.Run, "train_epoch", worse_each_epoch)
     seen = []
     best = train(tiny(tmp_path, "r", method="single", weights="ternary", epochs=3,
                       ternary_after=1, val_size=0, dropout=0.2),

@@ -74,7 +74,7 @@ def lr_factor(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(step - warm, total) / total))
 
 
-def _data_config(cfg: TrainConfig):
+def data_config(cfg: TrainConfig):
     from tna.data import DataConfig
     return DataConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, val_size=cfg.val_size,
                       limit=cfg.limit, train_limit=cfg.train_limit, augment=cfg.augment,
@@ -132,7 +132,7 @@ def val_metrics(model, twin, loader, device="cpu",
     return {k: v / max(total, 1) for k, v in sums.items()}
 
 
-def _compress(model, cfg: TrainConfig, scales=None) -> dict:
+def compress(model, cfg: TrainConfig, scales=None) -> dict:
     """Compress the base's hidden layers; `scales` (from a checkpoint) fixes their ±s."""
     from tna.quant import (BinaryConfig, TernaryConfig, binarize_, compression_scales,
                            ternarize_)
@@ -145,7 +145,7 @@ def _compress(model, cfg: TrainConfig, scales=None) -> dict:
             "scales": compression_scales(model)}
 
 
-class _Run:
+class Run:
     """The state of one training run (setup / epoch / save); kept flat on purpose."""
 
     def __init__(self, cfg: TrainConfig, world: distributed.World = distributed.World()):
@@ -162,7 +162,7 @@ class _Run:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = distributed.torch_device(cfg.device, world)
-        self.data = load_data(_data_config(cfg), batch_size=cfg.batch_size,
+        self.data = load_data(data_config(cfg), batch_size=cfg.batch_size,
                               eval_batch_size=cfg.eval_batch_size)
         distributed.check_sizes(world, cfg.batch_size, self.data.train.num_samples)
         self.spec = model_spec_for(cfg, self.data)
@@ -239,7 +239,7 @@ class _Run:
             raise TnaError(f"--resume: {', '.join(changed)} differ from the run in {path}; "
                            f"resume with the same settings or use a new --out")
         if state.get("compression"):
-            self.compression = _compress(self.model, self.cfg,
+            self.compression = compress(self.model, self.cfg,
                                          state["compression"].get("scales"))
         self.model.load_state_dict(state["model"])
         if self.twin is not None:
@@ -486,7 +486,7 @@ def _check_not_finished(cfg: TrainConfig) -> None:
 def _train(cfg: TrainConfig, on_epoch, world: distributed.World) -> Path:
     if cfg.resume:
         _check_not_finished(cfg)
-    run = _Run(cfg, world)
+    run = Run(cfg, world)
     if cfg.resume:
         run.resume()
         _log(f"resuming {run.out} after epoch {run.epoch}")
@@ -499,7 +499,7 @@ def _train(cfg: TrainConfig, on_epoch, world: distributed.World) -> Path:
     return _finish(run)
 
 
-def _start(run: "_Run"):
+def _start(run: "Run"):
     """Rank 0: the run folder, its config.yaml, and a fixed batch to watch spike activity on."""
     import yaml
 
@@ -526,11 +526,11 @@ def _start(run: "_Run"):
     return probe
 
 
-def _epoch(run: "_Run", probe, on_epoch) -> None:
+def _epoch(run: "Run", probe, on_epoch) -> None:
     """One epoch: compress when its time comes, train, validate; rank 0 reports and saves."""
     cfg = run.cfg
     if cfg.weights != "fp" and run.epoch >= cfg.compress_after and run.compression is None:
-        run.compression = _compress(run.model, cfg)
+        run.compression = compress(run.model, cfg)
         names = [f"layer/{k + 1}" for k in run.compression["layers"]]   # as the file numbers them
         _log(f"epoch {run.epoch + 1}: base hidden layers {', '.join(names)} now "
              f"{cfg.weights}, ±" + ", ±".join(f"{s:g}" for s in run.compression["scales"]))
@@ -554,7 +554,7 @@ def _epoch(run: "_Run", probe, on_epoch) -> None:
         run.model.train()
 
 
-def _epoch_line(run: "_Run", row: dict) -> str:
+def _epoch_line(run: "Run", row: dict) -> str:
     cfg = run.cfg
     parts = [f"epoch {row['epoch']}/{cfg.epochs}", f"loss {row['loss']:.4f}",
              f"train {row['train_acc']:.2f}%"]
@@ -570,7 +570,7 @@ def _epoch_line(run: "_Run", row: dict) -> str:
     return " | ".join(parts)
 
 
-def _epoch_warnings(run: "_Run", row: dict) -> list:
+def _epoch_warnings(run: "Run", row: dict) -> list:
     from tna.train.health import accuracy_warning, activity_warnings
     warnings = activity_warnings(row["activity"], run.epoch, run.layer_names)
     for name, key in (("base", "val_acc"), ("twin", "twin_val_acc")):
@@ -581,7 +581,7 @@ def _epoch_warnings(run: "_Run", row: dict) -> list:
     return [w for w in warnings if w]
 
 
-def _compression_cause(run: "_Run") -> str | None:
+def _compression_cause(run: "Run") -> str | None:
     """Why a compressed base is at chance, unless it was at chance in fp already."""
     from tna.train.health import compression_cause
     if run.compression is None:
@@ -592,7 +592,7 @@ def _compression_cause(run: "_Run") -> str | None:
     return compression_cause(run.cfg.weights, run.cfg.compress_after, run.cfg.delta)
 
 
-def _finish(run: "_Run") -> Path:
+def _finish(run: "Run") -> Path:
     """Test best.pt, write result.json and the curves with the test point; best.pt's path."""
     cfg, out, world = run.cfg, run.out, run.world
     distributed.barrier(world)     # rank 0 has written the last checkpoint
