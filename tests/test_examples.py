@@ -1,5 +1,6 @@
-"""Every `tna train` example in the README and in `--help` is listed here with its accuracy bar,
-and the fast ones are run as a user would run them: an example that trains to chance fails.
+"""Every `tna train` example in the README, in docs/*.md and in `--help` is listed here with its
+accuracy bar, and the fast ones are run as a user would run them: an example that trains to
+chance fails.
 
 A new example in the docs fails `test_every_documented_example_has_a_bar` until it is added.
 """
@@ -25,7 +26,7 @@ EXAMPLES = {
     "tna train --dataset fashion-mnist --train-limit 6000 --epochs 3 --ternary-after 2":
         (80.0, "fast"),
     "tna train --config fmnist-cpu": (89.0, "slow"),
-    # README "Will it fit?": measured 87.04% (ternary; fp 87.87%, binary 87.08%), ~5 min
+    # docs/loihi2-estimate.md: measured 87.04% (ternary; fp 87.87%, binary 87.08%), ~5 min
     "tna train --config fmnist-cpu --method single --weights ternary --epochs 4 "
     "--ternary-after 2": (85.0, "slow"),
     "tna train --config paper-fmnist": (None, "budget"),
@@ -50,6 +51,7 @@ def _normalise(cmd: str) -> str:
 
 def documented_examples() -> set[str]:
     texts = [(ROOT / "README.md").read_text()]
+    texts += [p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))]
     runner = CliRunner()
     texts.append(runner.invoke(cli, ["--help"], terminal_width=200).output)
     texts.append(runner.invoke(cli, ["train", "--help"], terminal_width=200).output)

@@ -93,7 +93,7 @@ def tna_net(tmp_path_factory):
 
 def run_in_client(lib: str, graph, x: np.ndarray, batched: bool):
     """tna's graph in snnTorch or Norse: (summed readout membrane (N, 10), spikes per sample
-    per neuron layer (N, layers)). The README's recipe: inputs as tna encodes them (slayer
+    per neuron layer (N, layers)). The recipe in docs/nir.md: inputs as tna encodes them (slayer
     layout, time last), T steps, the last neuron's membrane summed over T."""
     g = copy.deepcopy(graph)
     with quiet():
@@ -166,7 +166,7 @@ def test_clients_run_tna_graph_as_tna_does(tna_net, lib, batched):
 
 
 def test_clients_need_the_flatten_fix_for_batches(tna_net):
-    """What the README's batch recipe works around: NIR's Flatten has no batch axis, and both
+    """What the batch recipe of docs/nir.md works around: NIR's Flatten has no batch axis, and both
     clients build torch.nn.Flatten(0) from it, which folds the batch into the features."""
     pytest.importorskip("snntorch")
     from snntorch.import_nir import import_from_nir
@@ -342,17 +342,17 @@ def test_client_graph_in_tna(client, request, tmp_path):
 
 def _readme_recipe(first_line: str) -> str:
     from pathlib import Path
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "nir.md").read_text()
     blocks = text.split("```python\n")[1:]
     found = [b.split("```")[0] for b in blocks if b.startswith(first_line)]
-    assert len(found) == 1, f"README has no single recipe starting {first_line!r}"
+    assert len(found) == 1, f"docs/nir.md has no single recipe starting {first_line!r}"
     return found[0]
 
 
 @pytest.mark.parametrize("lib, first", [("snntorch", "# snnTorch 1.0"),
                                         ("norse.torch", "# Norse 1.1")])
 def test_the_readme_recipes_run_as_written(tna_net, tmp_path, monkeypatch, lib, first):
-    """The README's client recipes, executed verbatim on tna's graph and saved inputs,
+    """docs/nir.md's client recipes, executed verbatim on tna's graph and saved inputs,
     predict what tna's reference predicts on every sample."""
     import shutil
     pytest.importorskip(lib)
@@ -361,5 +361,5 @@ def test_the_readme_recipes_run_as_written(tna_net, tmp_path, monkeypatch, lib, 
     np.save("x.npy", tna_net["x"])
     scope: dict = {}
     with quiet():
-        exec(compile(_readme_recipe(first), "README.md", "exec"), scope)
+        exec(compile(_readme_recipe(first), "docs/nir.md", "exec"), scope)
     assert np.array_equal(scope["pred"].numpy(), tna_net["pred"])
