@@ -24,7 +24,7 @@ def demo_train_config(out: Path, epochs: int | None, progress: bool = True):
     if (FMNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
         e = epochs or 3
         # 24k images x 3 epochs keeps the demo near 5 minutes; the defaults are tuned for it
-        # (README, "Accuracy").
+        # (docs/accuracy.md).
         return TrainConfig(dataset="fashion-mnist", epochs=e,
                            ternary_after=max(e - 1, 1) if e > 1 else 0,
                            train_limit=24000, out=str(out / "train"), progress=progress)

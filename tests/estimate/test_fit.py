@@ -1,7 +1,7 @@
 """Golden tests: the Loihi 2 fit estimate against what Intel's compiler printed for three nets
 (../shared/loihi2/README.md). Every printed number the estimate reproduces is asserted equal;
 the ones it misses are listed in MISSES with the printed value, and asserted to stay missed as
-documented (README "Will it fit?"), so a change of the model shows up here either way."""
+documented (docs/loihi2-estimate.md), so a change of the model shows up here either way."""
 from pathlib import Path
 
 import numpy as np

@@ -76,7 +76,7 @@ def test_bias_is_written_where_nir_means_the_same(build):
 
 
 def test_units_of_the_mapping(build):
-    """The README's table: weights / 64, tau = dt * 4096 / decay, r = tau_mem / dt, ..."""
+    """The table in docs/nir.md: weights / 64, tau = dt * 4096 / decay, r = tau_mem / dt, ..."""
     dt = 1e-3
     model = build.conv_model()
     graph = to_graph(model, dt, form="native")

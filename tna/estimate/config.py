@@ -1,7 +1,7 @@
 """`EstimateConfig`: the per-core budgets of Loihi 2 as Intel's compiler counts them.
 
 The defaults are read off the compiler's own printouts of three netx nets (../shared/loihi2,
-README "Will it fit?"): percentages of the 2024 compiler divided back into counts, and the
+docs/loihi2-estimate.md): percentages of the 2024 compiler divided back into counts, and the
 synaptic-memory budget its violation lines print.
 """
 from __future__ import annotations

@@ -124,8 +124,8 @@ class Estimate:
                          f"{c.busiest_core}); dynamic energy {_si(e_lo, 'J')}–{_si(e_hi, 'J')} "
                          f"per inference ({100 * syn_share:.0f}% synaptic ops at the high end)")
             lines.append("  static energy adds P_static x time per inference per chip (P_static "
-                         "of Loihi 2 is not published); the model and its sources: README "
-                         "\"Will it fit?\"")
+                         "of Loihi 2 is not published); the model and its sources: "
+                         "docs/loihi2-estimate.md")
         return "\n".join(lines)
 
 

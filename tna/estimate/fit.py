@@ -1,5 +1,5 @@
 """How Intel's Loihi 2 compiler maps a netx net onto neurocores: an estimate, fitted to the
-compiler's own printouts of three nets (../shared/loihi2; README "Will it fit?").
+compiler's own printouts of three nets (../shared/loihi2; docs/loihi2-estimate.md).
 
 Synaptic memory is counted in 64-bit words (the compiler's SynMem units; budget 12000 a core):
 - dense: one synapse list per input axon per core, holding every neuron of the core's tile,

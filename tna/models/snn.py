@@ -135,8 +135,7 @@ class SNN(torch.nn.Module):
         """The training forward on CPU (fused dynamics): activations kept time-major, (N, T, H,
         W, C) or (N, T, F), so that each conv is one 2-D conv over N*T channels-last images and
         each dense layer one matrix product, with no layout copies between layers (with the
-        vectorised kernel, 1.5-2x faster than slayer's layout on 2 cores; README, Training
-        speed).
+        vectorised kernel, 1.5-2x faster than slayer's layout on 2 cores; docs/speed.md).
 
         Same values as `forward`: the first synapse (graded input) is slayer's own; every later
         one sums spikes (0, 1, or 1.25 after dropout 0.2) times 8-bit weights (steps of 1/32),

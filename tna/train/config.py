@@ -29,13 +29,13 @@ class TrainConfig:
     weights: str = "ternary"       # fp | ternary (Eq. 6) | binary, for the base's hidden layers
     teacher: str | None = None     # checkpoint (or run folder) of the kd / kd-ce teacher
     # data
-    dataset: str = "fashion-mnist"  # fashion-mnist|mnist|digits|cifar10|cifar100|cifar100-coarse|cifar10-dvs|cifar10-dvs-64|cifar10-dvs-32|npz:PATH (README "Data sets")
+    dataset: str = "fashion-mnist"  # fashion-mnist|mnist|digits|cifar10|cifar100|cifar100-coarse|cifar10-dvs|cifar10-dvs-64|cifar10-dvs-32|npz:PATH (docs/data.md)
     data_dir: str | None = None    # IDX folder; None = the data set's default place
     val_size: float = 0.1          # fraction (or count) of train held out for validation
     limit: int | None = None       # cap each split at N samples: quick runs and tests
     train_limit: int | None = None  # cap the train split only; val and test stay whole
     augment: bool = False          # random crop (+ h-flip where the data set allows) on train;
-                                   # off: at short budgets it costs accuracy (README, Accuracy)
+                                   # off: at short budgets it costs accuracy (docs/accuracy.md)
     crop_padding: int = 4          # pixels of padding for the random crop (the paper's 4); 0 = flips only
     encoding: str = "direct"       # direct: graded pixels each step (the paper) | rate: Bernoulli
     input_bits: int = 4            # direct input integers 0..2**bits-1, fed to Loihi as graded spikes
