@@ -38,6 +38,7 @@ demo: $(STAMP) data
 	$(VENV)/bin/tna demo --out runs/demo
 
 test: $(STAMP) data
+	$(PY) -m ruff check tna tests bench
 	$(PY) -m pytest -q
 
 test-all: $(STAMP) data

@@ -225,7 +225,7 @@ def part_a(args) -> None:
     t_ref = time.perf_counter() - t0
     tna_pred = ref.logits.numpy().argmax(1)
     tna_counts = np.stack([c.numpy() for c in ref.layer_counts], 1).astype(np.float64)
-    names = [f"L{i}" for i, l in enumerate(model.layers) if l.neuron is not None]
+    names = [f"L{i}" for i, layer in enumerate(model.layers) if layer.neuron is not None]
     print(f"\n(a) tna -> NIR -> clients: {run} ({meta.extra.get('arch', '?')}, {meta.dataset}, "
           f"{meta.weights} weights), T={meta.timesteps}, {meta.encoding} input 0..15, "
           f"{meta.readout} readout; {len(x)} test samples; exported in {t_export:.0f} s, "
@@ -445,7 +445,7 @@ def into_tna(graph, x: np.ndarray, dt: float, folder: Path, name: str):
     n_layers = len(conv.layers)
     em = emulate(model, x, record_layers="all", reset_interval=x.shape[-1] + n_layers + 1,
                  reset_offset=1)
-    layers = [i for i, l in enumerate(model.layers) if l.neuron is not None]
+    layers = [i for i, layer in enumerate(model.layers) if layer.neuron is not None]
     same = (torch.equal(ref.spikes.bool(), em.out_spikes.bool())
             and torch.equal(ref.voltage.double(), em.out_voltage.double())
             and all(torch.equal(ref.layer_counts[k].long(),

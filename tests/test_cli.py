@@ -28,7 +28,7 @@ def call(capsys, *argv):
 
 
 def assert_one_line_error(err):
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
     assert lines[0].startswith("error: ") and "Traceback" not in err
 
@@ -48,10 +48,10 @@ def test_each_command_help_ends_with_an_example(name):
     # What a user sees: the help output itself ends with the example block, after the options.
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0
-    lines = [l for l in result.output.rstrip().splitlines() if l.strip()]
-    block = lines[[i for i, l in enumerate(lines) if l.strip().startswith("Example")][-1]:]
+    lines = [ln for ln in result.output.rstrip().splitlines() if ln.strip()]
+    block = lines[[i for i, ln in enumerate(lines) if ln.strip().startswith("Example")][-1]:]
     assert len(block) >= 2, result.output
-    assert all(l.strip().startswith(f"tna {name}") for l in block[1:]), block
+    assert all(ln.strip().startswith(f"tna {name}") for ln in block[1:]), block
 
 
 def test_train_help_shows_every_config_field_with_its_default():
@@ -204,10 +204,10 @@ def test_cli_inspect(cli_run, capsys):
     assert code == 0
     lines = out.splitlines()
     assert "bits netx" in lines[0] and "mem tna (bits)" in lines[0]
-    ternary_row = next(l for l in lines if l.split()[:2] == ["2", "dense"])
+    ternary_row = next(ln for ln in lines if ln.split()[:2] == ["2", "dense"])
     assert ternary_row.split()[5:7] == ["2", "2"]      # weight bits (netx, tna) of the ternary layer
-    assert any("with tna's loader" in l and "with unmodified netx" in l for l in lines)
-    assert any(l.startswith("total: ") for l in lines)
+    assert any("with tna's loader" in ln and "with unmodified netx" in ln for ln in lines)
+    assert any(ln.startswith("total: ") for ln in lines)
     assert "tna metadata: digits, T=5" in out
     code, out, _ = call(capsys, "inspect", folder / "m.net", "--measure", "--limit", "10")
     assert code == 0 and "spikes/inf" in out and "per inference (10 samples" in out

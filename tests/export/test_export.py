@@ -56,12 +56,12 @@ def test_round_trip_through_netx(trained, tmp_path, name, types, netx_layers):
     path = do_export(best, tmp_path / f"{name}.net")
     model, _ = ckpt.load_model(best)
     read = netx.read_net(path)
-    assert [l.type for l in read.layers] == types
+    assert [layer.type for layer in read.layers] == types
     assert netx.validate(read) == []
 
     # the file holds exactly the integers the trained model computes with
     ints = block_ints(model)
-    weighted = [l for l in read.layers if l.weight is not None]
+    weighted = [layer for layer in read.layers if layer.weight is not None]
     assert len(weighted) == len(ints)
     for layer, w in zip(weighted, ints):
         if layer.groups and layer.groups > 1:       # the pool: a depthwise conv, kernel all q
@@ -139,7 +139,7 @@ def test_ternary_flag_on_fp_checkpoint(trained, tmp_path, capsys):
                            r"energy per inference", text)[1]) for text in (fp_log, log)]
     assert 1 <= cores[1] <= cores[0]
     # it reports the validation accuracy before and after, and the change in points
-    line = next(l for l in log.splitlines() if l.startswith("ternarised after training"))
+    line = next(ln for ln in log.splitlines() if ln.startswith("ternarised after training"))
     assert "delta 0.1" in line and "val accuracy" in line and "points" in line
     before, after, change = re.search(
         r"([\d.]+)% -> ([\d.]+)% \(([+-][\d.]+) points\)", line).groups()

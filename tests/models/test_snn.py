@@ -24,7 +24,7 @@ def test_output_shapes(arch, in_shape, n_blocks, readout):
     if readout == "spike":   # spike counts over T = 5 steps
         assert torch.equal(logits, logits.round()) and logits.min() >= 0 and logits.max() <= 5
     rates = model.layer_activity(x)
-    spiking = [l for l in model.spec.layers[:-1] if l.kind != "flatten"]
+    spiking = [layer for layer in model.spec.layers[:-1] if layer.kind != "flatten"]
     assert len(rates) == len(spiking)
     assert all(0 <= r <= 1 for r in rates)
 
@@ -47,7 +47,7 @@ def test_voltage_readout_layer_never_spikes():
 def test_seeded_init_is_reproducible_and_seeds_differ():
     spec = make_spec("4c3-8-out", (1, 8, 8), 10)
     a, b, c = build_model(spec, seed=1), build_model(spec, seed=1), build_model(spec, seed=2)
-    for (k, va), vb, vc in zip(a.state_dict().items(), b.state_dict().values(),
+    for (k, va), vb, _vc in zip(a.state_dict().items(), b.state_dict().values(),
                                c.state_dict().values()):
         assert torch.equal(va, vb), k
     assert any(not torch.equal(va, vc) for va, vc in

@@ -8,7 +8,7 @@ PAPER_CIFARNET = "128C3-256C3-AP2-512C3-AP2-1024C3-512C3-1024FC-512FC-Out"
 
 
 def kinds(layers):
-    return [(l.kind, l.out, l.out_shape) for l in layers]
+    return [(layer.kind, layer.out, layer.out_shape) for layer in layers]
 
 
 def test_cifarnet_is_the_papers_net():
@@ -26,9 +26,9 @@ def test_cifarnet_is_the_papers_net():
         ("dense", 512, (512,)),
         ("dense", 10, (10,)),
     ]
-    assert all(l.kernel == 3 and l.stride == 1 and l.padding == 1
-               for l in layers if l.kind == "conv")
-    assert all(l.kernel == 2 and l.stride == 2 for l in layers if l.kind == "pool")
+    assert all(layer.kernel == 3 and layer.stride == 1 and layer.padding == 1
+               for layer in layers if layer.kind == "conv")
+    assert all(layer.kernel == 2 and layer.stride == 2 for layer in layers if layer.kind == "pool")
     # the paper's string, as written, is the same net
     assert parse_arch(PAPER_CIFARNET, (3, 32, 32), 10) == layers
 

@@ -116,7 +116,7 @@ def call(capsys):
 def error_line():
     """error_line(stderr) -> the one 'error: ...' line, asserting there is nothing else."""
     def check(err: str) -> str:
-        lines = [l for l in err.splitlines() if l.strip()]
+        lines = [ln for ln in err.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
         return lines[0]
     return check

@@ -313,7 +313,7 @@ def test_client_graph_in_tna(client, request, tmp_path):
             out=str(tmp_path / "client.net"), dt=c["dt"], timesteps=x.shape[-1],
             input_message_bits=0))
     model = netx.read_net(path)
-    layers = [i for i, l in enumerate(model.layers) if l.neuron is not None]
+    layers = [i for i, layer in enumerate(model.layers) if layer.neuron is not None]
     assert len(layers) == 2 and model.layers[layers[0]].bias is not None     # the bias came in
     if client == "snntorch_client":          # Conv2d -> AvgPool2d folded into one conv
         assert model.layers[1].type == "conv" and tuple(model.layers[1].stride) == (2, 2)

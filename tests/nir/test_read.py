@@ -26,7 +26,7 @@ def test_foreign_graph_imports_by_the_rule(build, tmp_path, call):
     assert "vThMant" in err and "8-bit weights off by" in err
     model = netx.read_net(tmp_path / "g.net")
     assert netx.validate(model) == []
-    assert [l.type for l in model.layers] == ["input", "conv", "flatten", "dense", "dense"]
+    assert [layer.type for layer in model.layers] == ["input", "conv", "flatten", "dense", "dense"]
     conv, hidden, out_layer = model.layers[1], model.layers[3], model.layers[4]
     # decays: round(4096 * dt / tau) = round(4096 * (1 - alpha)), one per layer
     assert (conv.neuron.i_decay, conv.neuron.v_decay) == (1229, 410)
@@ -156,7 +156,7 @@ def test_a_pool_after_a_conv_folds_into_one_conv():
         graph = nir.NIRGraph.from_list(nir.Input(input_type={"input": np.array([2, 11, 9])}),
                                        conv, pool, _lif(folded.out_shape))
         model, quant = to_netx(graph, ImportConfig(dt=1e-4, timesteps=3))
-        assert [l.type for l in model.layers] == ["input", "conv"]
+        assert [layer.type for layer in model.layers] == ["input", "conv"]
         assert tuple(model.layers[1].shape) == folded.out_shape
         assert quant.layers[0].nodes[:2] == list(graph.nodes)[1:3]
 
@@ -168,7 +168,7 @@ def test_flatten_after_the_input_flattens_the_input(build):
         nir.Affine(weight=np.full((2, 6), 0.25), bias=np.zeros(2)),
         nir.CubaLI(**build.snn_params((2,), 0.5, 0.5, None, dt=1.0)))
     model, _ = to_netx(graph, ImportConfig(dt=1.0, timesteps=2))
-    assert [(l.type, l.shape) for l in model.layers[:2]] == [("input", (6,)), ("dense", (2,))]
+    assert [(layer.type, layer.shape) for layer in model.layers[:2]] == [("input", (6,)), ("dense", (2,))]
 
 
 # --------------------------------------------------------------------------- errors

@@ -160,7 +160,7 @@ def nets(draw, max_layers=3, max_width=10):
         shape = (draw(st.integers(1, 40)),)
     layers = [Layer(type="input", shape=shape)]
     in_shape = shape
-    for k in range(draw(st.integers(1, max_layers))):
+    for _ in range(draw(st.integers(1, max_layers))):
         bias = rng.integers(-600, 600, None) if draw(st.booleans()) else None
         if len(in_shape) == 3 and draw(st.booleans()):
             c = in_shape[0]

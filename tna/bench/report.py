@@ -116,7 +116,7 @@ def _alpha_table(records, out_dir: Path | None) -> list:
                 if r["alpha"] == alpha]
         last = [m[-1] for m in runs if m]        # each seed's last epoch
 
-        def mean(key):
+        def mean(key, last=last):
             vals = [m[key] for m in last if m.get(key) is not None]
             return f"{sum(vals) / len(vals):.3f}" if vals else "–"
         lines.append(f"| {alpha:g} | {_cell(_by(records, 'tna', mode, alpha))} | "

@@ -79,7 +79,7 @@ def _run_all(pending, cfg: BenchConfig, records: dict) -> list:
             if not ready(c):
                 failed.append(f"{c.name} (its teacher {teacher_cell(c, cfg).name} failed)")
                 continue
-            _one(c, cfg, records, failed, lambda: run_cell(c, cfg, _threads(cfg)))
+            _one(c, cfg, records, failed, lambda c=c: run_cell(c, cfg, _threads(cfg)))
         return failed
     with ProcessPoolExecutor(cfg.jobs, mp_context=get_context("spawn")) as pool:
         running, waiting = {}, list(pending)

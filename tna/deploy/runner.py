@@ -270,7 +270,7 @@ def _plots(result: RunResult, folder: Path, layer_names: dict, neurons: dict,
     layers = []
     steps = main.spikes.shape[-1]
     for i in sorted(set(ref.layer_spikes) | set(main.layer_spikes)):
-        def one(out):          # sample 0 as (neurons, T); packbits padded it to whole bytes
+        def one(out, i=i):     # sample 0 as (neurons, T); packbits padded it to whole bytes
             p = out.layer_spikes.get(i)
             return None if p is None else \
                 np.unpackbits(p[0])[:neurons[i] * steps].reshape(neurons[i], steps)

@@ -11,7 +11,7 @@ from tna import netx
 from tna.estimate.activity import Activity
 from tna.estimate.config import EstimateConfig
 from tna.estimate.cost import Cost, estimate_cost
-from tna.estimate.fit import LayerFit, fit_layers
+from tna.estimate.fit import fit_layers
 
 LABEL = "Loihi 2 estimate (of Intel's compiler and chip, not their output)"
 

@@ -172,7 +172,7 @@ def _graph_input_shape(model: netx.NetxModel) -> tuple:
     """The NIR Input's shape: the net's input (tna.netx.input_shape), flat before a dense
     first layer (netx's dense layers flatten their input)."""
     shape = netx.input_shape(model)
-    nxt = next((l for l in model.layers if l.type != "input"), None)
+    nxt = next((layer for layer in model.layers if layer.type != "input"), None)
     if netx.has_input_neuron(model):        # its identity synapse takes the shape as it is
         nxt = None
     if nxt is not None and nxt.type == "dense" and len(shape) > 1:
@@ -223,7 +223,7 @@ def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT, form: str = "portabl
     if form not in FORMS:
         raise TnaError(f"form = {form!r}: choose one of {', '.join(FORMS)}")
     netx.validate_or_raise(model)
-    neuron_ids = [i for i, l in enumerate(model.layers) if netx.neuron_of(l) is not None]
+    neuron_ids = [i for i, layer in enumerate(model.layers) if netx.neuron_of(layer) is not None]
     if not neuron_ids:
         raise TnaError("the net has no neuron layer, so no NIR graph to write")
     for i in neuron_ids:
