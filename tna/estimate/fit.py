@@ -11,7 +11,10 @@ Synaptic memory is counted in 64-bit words (the compiler's SynMem units; budget 
   the largest |weight| as unmodified netx passes them (8-bit, exponent 0), else the dense rule.
 Splitting:
 - dense: neurons in equal chunks of ceil(N / k); k starts at 1 and is multiplied by
-  ceil(fullest core / budget) until every core fits (the compiler's "max_ratio");
+  ceil(fullest core / budget) until every core fits (the compiler's "max_ratio"); then, if a
+  core's list per axon is longer than 32 words, the chunks shrink until none is (inferred
+  from one printout: Oxford's 256-neuron layer takes 3 cores where 2 would hold its 8,200
+  words; a 32-word bound gives it 3 and leaves every other printed layer as printed);
 - conv: along W only, x the largest power of two up to W with x * H * C < 4096 neurons, then
   (beyond the printouts) along H and C while a tile's neurons or synaptic memory do not fit.
 Every core holds one layer: one neuron group; a dense core receives one axon per input, a
@@ -115,6 +118,13 @@ def _fit_dense(fit: LayerFit, layer: netx.Layer, cfg: EstimateConfig) -> None:
         fit.violations.append(fullest)
         k = min(n, k * math.ceil(fullest / cfg.syn_mem))
         binding = "synaptic memory"
+    # then the longest list an axon may have bounds a core's neurons (inferred: the module's
+    # docstring)
+    per_list = max(1, (cfg.list_words * WORD_BITS - LIST_HEADER_BITS) // (bits + extra))
+    if len(chunks[0]) > per_list:
+        chunks = _chunks(n, math.ceil(n / per_list))
+        fullest = axons * dense_words_per_axon(len(chunks[0]), bits, extra)
+        binding = "synapse list length"
     fit.cores, fit.slices = len(chunks), chunks
     fit.tile = (len(chunks[0]),)
     fit.neurons = fit.axon_map = len(chunks[0])
@@ -122,9 +132,9 @@ def _fit_dense(fit: LayerFit, layer: netx.Layer, cfg: EstimateConfig) -> None:
     fit.binding = binding
 
 
-def _conv_tiles(shape: tuple, cfg: EstimateConfig, words) -> tuple:
+def _conv_tiles(shape: tuple, cfg: EstimateConfig, words, list_words) -> tuple:
     """(x, y, c) of the tile, and the limit that set it; `words(c)` = synaptic memory of a
-    tile of c output channels."""
+    tile of c output channels, `list_words(c)` its longest synapse list."""
     c_all, h_all, w_all = shape
     x = 1
     while x * 2 <= w_all and x * 2 * h_all * c_all < cfg.neurons:
@@ -135,8 +145,10 @@ def _conv_tiles(shape: tuple, cfg: EstimateConfig, words) -> tuple:
     y, c = h_all, c_all
     while x * y * c >= cfg.neurons and y > 1:          # beyond the printouts: halve H, then C
         y, binding = math.ceil(y / 2), "neurons"
-    while (x * y * c >= cfg.neurons or words(c) > cfg.syn_mem) and c > 1:
-        binding = "neurons" if x * y * c >= cfg.neurons else "synaptic memory"
+    while (x * y * c >= cfg.neurons or words(c) > cfg.syn_mem or list_words(c) > cfg.list_words) \
+            and c > 1:
+        binding = ("neurons" if x * y * c >= cfg.neurons else "synaptic memory"
+                   if words(c) > cfg.syn_mem else "synapse list length")
         c = math.ceil(c / 2)
     return (x, y, c), binding
 
@@ -148,10 +160,13 @@ def _fit_conv(fit: LayerFit, layer: netx.Layer, cfg: EstimateConfig) -> None:
     taps = int(np.prod(w.shape[1:]))                   # in/groups x kh x kw lists per group
     per_group = max(1, c_all // int(layer.groups or 1))    # output channels of one group
 
-    def words(c):      # a tile of c output channels: the lists of each group it touches
-        return math.ceil(c / per_group) * taps * math.ceil(min(c, per_group) * bits / WORD_BITS)
+    def list_words(c):     # one list: the tile's output channels of one group
+        return math.ceil(min(c, per_group) * bits / WORD_BITS)
 
-    (x, y, c), binding = _conv_tiles((c_all, h_all, w_all), cfg, words)
+    def words(c):      # a tile of c output channels: the lists of each group it touches
+        return math.ceil(c / per_group) * taps * list_words(c)
+
+    (x, y, c), binding = _conv_tiles((c_all, h_all, w_all), cfg, words, list_words)
     fit.weight_bits, fit.groups, fit.tile = bits, 1, (x, y, c)
     if words(c) > cfg.syn_mem:
         fit.problem = (f"one output channel's kernel needs {words(c)} words of synaptic "
