@@ -14,7 +14,8 @@ Splitting:
   ceil(fullest core / budget) until every core fits (the compiler's "max_ratio"); then, if a
   core's list per axon is longer than 32 words, the chunks shrink until none is (inferred
   from one printout: Oxford's 256-neuron layer takes 3 cores where 2 would hold its 8,200
-  words; a 32-word bound gives it 3 and leaves every other printed layer as printed);
+  words; any bound of 32 to 40 words gives it 3 and leaves every other printed layer as
+  printed, and 32 is taken);
 - conv: along W only, x the largest power of two up to W with x * H * C < 4096 neurons, then
   (beyond the printouts) along H and C while a tile's neurons or synaptic memory do not fit.
 Every core holds one layer: one neuron group; a dense core receives one axon per input, a
