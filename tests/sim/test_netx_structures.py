@@ -315,18 +315,30 @@ def _netx_runs(paths, at_once=3, limit_s=45) -> list:
     for lo in range(0, len(paths), at_once):
         children = [ctx.Process(target=_build_and_run, args=(str(p), SKIP.get(p.stem, 0)))
                     for p in paths[lo:lo + at_once]]
-        for child in children:
-            child.start()
-        deadline = time.time() + limit_s
-        for child in children:
-            child.join(max(0.0, deadline - time.time()))
-            if child.is_alive():
-                child.kill()
-                child.join()
-                results.append(False)
-            else:
-                results.append(child.exitcode == 0)
+        try:
+            for child in children:
+                child.start()
+            deadline = time.time() + limit_s
+            for child in children:
+                child.join(max(0.0, deadline - time.time()))
+                results.append(child.exitcode == 0)      # None while it still runs
+        finally:
+            for child in children:
+                if child.is_alive():          # out of time, or the test was interrupted
+                    _end_group(child)
     return results
+
+
+def _end_group(child) -> None:
+    """SIGKILL a `_build_and_run` child with the Lava processes it forked (its process group)."""
+    import os
+    import signal
+
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:      # it has not made its group yet, so has forked nothing
+        child.kill()
+    child.join()
 
 
 def _build_and_run(path, skip_layers=0) -> None:
@@ -339,6 +351,10 @@ def _build_and_run(path, skip_layers=0) -> None:
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc import io as lava_io
 
+    from tna.lava.backend import _shutdown
+
+    os.setpgid(0, 0)         # a group of its own, which Lava's processes join: see _end_group
+    net = None
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             net = lava_netx.hdf5.Network(net_config=path, skip_layers=skip_layers)
@@ -351,7 +367,14 @@ def _build_and_run(path, skip_layers=0) -> None:
             net.run(condition=RunSteps(num_steps=2), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
             net.stop()
     except BaseException:   # noqa: BLE001 - any failure means netx does not run the file
-        os._exit(1)
+        # A run that fails once Lava has started (conv_channels_wrong) leaves Lava's
+        # shared-memory server up, and os._exit skips the exit handlers that would end it: it
+        # outlived the test run (issue 34). net.stop() would wait forever on the dead processes.
+        try:
+            if net is not None:
+                _shutdown(net, clean=False)
+        finally:
+            os._exit(1)
     os._exit(0)
 
 

@@ -393,10 +393,12 @@ def _shutdown(net, clean: bool) -> None:
         net.stop()
         return
     infrastructure = runtime._messaging_infrastructure
-    for actor in infrastructure.actors:
+    # After an error in a process model, Lava's wait() has joined and closed every actor.
+    actors = [actor for actor in infrastructure.actors if not actor._closed]
+    for actor in actors:
         if actor.is_alive():
             actor.terminate()
-    for actor in infrastructure.actors:
+    for actor in actors:
         multiprocessing.Process.join(actor, _KILL_TIMEOUT_SECONDS)
         if actor.is_alive():
             actor.kill()

@@ -86,6 +86,7 @@ def _probe_run(net, stages, record, steps: int) -> dict:
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.monitor.process import Monitor
 
+    from tna.lava.backend import _shutdown
     from tna.lava.procs import STOCK_MODELS
 
     monitors = []
@@ -95,13 +96,18 @@ def _probe_run(net, stages, record, steps: int) -> dict:
             target = block.neuron.s_out if name == "spikes" else getattr(block.neuron, name)
             mon.probe(target=target, num_steps=steps)
             monitors.append((st, name, mon, target))
+    ran = False
     try:
         net.run(condition=RunSteps(num_steps=steps),
                 run_cfg=Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=dict(STOCK_MODELS)))
+        ran = True
         out = {}
         for st, name, mon, target in monitors:
             arr = _from_lava(np.asarray(mon.get_data()[target.process.name][target.name]))
             out[st.index, name] = arr.astype(bool) if name == "spikes" else arr.astype(np.int32)
         return out
     finally:
-        net.stop()
+        try:
+            _shutdown(net, clean=ran)  # net.stop() after a failed run waits forever
+        finally:
+            net.net_config.f.close()  # netx keeps the HDF5 file open
