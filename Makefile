@@ -38,17 +38,17 @@ demo: $(STAMP) data
 	$(VENV)/bin/tna demo --out runs/demo
 
 test: $(STAMP) data
-	$(PY) -m ruff check tna tests bench
+	$(PY) -m ruff check tna tests benchmarks
 	$(PY) -m pytest -q
 
 test-all: $(STAMP) data
 	$(PY) -m pytest -q -m ''
 
 bench: $(STAMP) data
-	$(PY) bench/train_speed.py
-	$(PY) bench/lava_speed.py
-	$(PY) bench/emulator_speed.py
-	$(PY) bench/estimate_speed.py
+	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/lava_speed.py
+	$(PY) benchmarks/emulator_speed.py
+	$(PY) benchmarks/estimate_speed.py
 
 # What a GPU machine without Python 3.10 and lava-nc needs to train (FACTS.md): slayer's source
 # (no pretrained weights) and Fashion-MNIST, 31 MB; carry build/gpu-pack with the working tree and

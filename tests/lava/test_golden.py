@@ -31,7 +31,7 @@ def _neuron(group, vth, du, dv):
 
 
 def test_dense_block_golden(tmp_path):
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     gts = _gts() / "dense"
     weight = np.load(gts / "weight.npy")            # (256, 200) integers
@@ -57,7 +57,7 @@ def test_dense_block_golden(tmp_path):
 
 
 def test_conv_block_golden(tmp_path):
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     gts = _gts() / "tinynet"
     kernel = np.load(gts / "layer1_kernel.npy")  # Lava layout (out, kx, ky, in)

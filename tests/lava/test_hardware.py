@@ -11,7 +11,7 @@ from tna import netx
 
 def _loihi2_reason():
     try:
-        from tna.lava.backend import _loihi2_available
+        from tna.lava.runner import _loihi2_available
         from tna.lava.info import prepare_lava_import
         prepare_lava_import()
         return None if _loihi2_available() else (

@@ -15,7 +15,7 @@ SCRIPT = textwrap.dedent("""
     import sys
     import h5py
     import numpy as np
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     path = sys.argv[1]
     with h5py.File(path, "w") as f:

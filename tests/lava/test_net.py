@@ -102,7 +102,7 @@ def test_every_layer_equals_the_emulator(tmp_path, loader):
 def test_run_backends_agree_with_reference(tmp_path):
     """`tna run`'s Lava path (fast and stock models, tna's loader; unmodified netx) = emulator =
     reference on the aligned output."""
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
     from tna.reference import run_reference
 
     model = ternary_conv_net()

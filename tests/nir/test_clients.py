@@ -6,7 +6,7 @@ reference on every sample. Clients -> tna: nets written as their users write the
 AvgPool2d, zero reset, per-neuron parameters where the exporter needs them), trained briefly,
 exported with the clients' own exporters and imported by tna: the reference equals the emulator
 bit for bit, predictions agree with the client's own forward, spikes per layer within 1%.
-bench/interop.py measures the same at full size.
+benchmarks/interop.py measures the same at full size.
 
 snnTorch and Norse are test-only dependencies: each test skips when its library is missing.
 """
@@ -159,7 +159,7 @@ def test_clients_run_tna_graph_as_tna_does(tna_net, lib, batched):
     assert counts_close(counts, tna_net["counts"][:n])
     # The clients compute the graph's float semantics exactly as tna reads them (the reference
     # runs Lava's fixed point, which may move a spike; on Fashion-MNIST 1 of 500 predictions
-    # differs, at a near tie of tna's readout: bench/interop.py).
+    # differs, at a near tie of tna's readout: benchmarks/interop.py).
     sim = tna_net["float"]
     assert np.array_equal(pred, sim.voltage.sum(-1).argmax(1)[:n])
     assert np.array_equal(counts, sim.counts[:n])

@@ -1,6 +1,6 @@
 """Files from elsewhere never run code: a source scan that keeps it so, plus behaviour checks.
 
-The scan walks the syntax tree of every module under tna/ and bench/: each `torch.load` passes
+The scan walks the syntax tree of every module under tna/ and benchmarks/: each `torch.load` passes
 weights_only=True, each `np.load` allow_pickle=False, YAML is read with safe_load only, and
 nothing calls pickle/marshal/shelve loaders. `eval` appears once, in tna/config.py, on our own
 dataclass annotations. (The malicious-file cases themselves are in test_bad_inputs.py: a pickle
@@ -19,7 +19,7 @@ from tna import checkpoint as ckpt
 from tna.errors import TnaError
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted(p for d in ("tna", "bench") for p in (ROOT / d).rglob("*.py"))
+SOURCES = sorted(p for d in ("tna", "benchmarks") for p in (ROOT / d).rglob("*.py"))
 FORBIDDEN = {("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"),
              ("marshal", "load"), ("marshal", "loads"), ("shelve", "open"),
              ("yaml", "load"), ("yaml", "unsafe_load"), ("yaml", "full_load"),

@@ -136,7 +136,7 @@ def test_run_foreign_file_on_lava_sim_compares_with_emulator(tmp_path):
 @pytest.mark.lava
 def test_conv_first_net_without_input_layer(tmp_path):
     """netx takes the input shape from `input_shape=`; tna's Lava backend passes the data's."""
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     rng = np.random.default_rng(4)
     model = NetxModel(layers=[
@@ -351,7 +351,7 @@ def _build_and_run(path, skip_layers=0) -> None:
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc import io as lava_io
 
-    from tna.lava.backend import _shutdown
+    from tna.lava.runner import _shutdown
 
     os.setpgid(0, 0)         # a group of its own, which Lava's processes join: see _end_group
     net = None

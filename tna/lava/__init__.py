@@ -2,7 +2,7 @@
 
     net.py      tna's netx loader (netx.hdf5.Network with ternary convs at 2 bits)
     procs.py    process models and run configurations (exact fast conv, memmap I/O, v writer)
-    backend.py  run_lava: many samples through one compiled network (lava-sim, loihi2)
+    runner.py   run_lava: many samples through one compiled network (lava-sim, loihi2)
     harness.py  record_lava: one network per sample, every layer's spikes, u and v (tests)
     info.py     what Lava loaded (weight bits per layer) and the import guard for forking
 

@@ -5,7 +5,7 @@
 sample through a `RingBuffer` source (zero after the sample's T steps), runs it under
 `Loihi2SimCfg(select_tag='fixed_pt')` with lava-nc's models (conv: plus the weight bits tna's
 loader sets, `tna.lava.procs.STOCK_MODELS`) and records every neuron layer's spikes, u and v with
-`Monitor`s. The result is an `EmulatorResult` in slayer layout, directly comparable with
+`Monitor`s. The result is an `Recording` in slayer layout, directly comparable with
 `emulate(...)` through `first_difference`. Lava is imported inside the function.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from tna.netx import read_net
 from tna.netx import skip_layers as skip
-from tna.sim.emulator import RECORDABLE, EmulatorResult, plan
+from tna.sim.emulator import RECORDABLE, Recording, plan
 
 
 def _to_lava(sample: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def _from_lava(data: np.ndarray) -> np.ndarray:
 
 def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval: int | None = None,
              reset_offset: int = 0, steps: int | None = None,
-             record=RECORDABLE, loader: str = "tna", skip_layers: int = 0) -> EmulatorResult:
+             record=RECORDABLE, loader: str = "tna", skip_layers: int = 0) -> Recording:
     """Run the netx file on Lava's fixed-point CPU simulator, one compiled network per sample.
 
     inputs: integers in slayer layout (N, C, H, W, T) or (N, F, T); a dense first layer gets the
@@ -68,7 +68,7 @@ def record_lava(net_path, inputs, *, input_message_bits: int = 0, reset_interval
         source.s_out.connect(net.in_layer.neuron.a_in if into_neuron else net.inp)
         for (index, name), arr in _probe_run(net, stages, record, steps).items():
             per[name][index].append(arr)
-    result = EmulatorResult(steps=steps, timesteps=timesteps, offset=starts[-1],
+    result = Recording(steps=steps, timesteps=timesteps, offset=starts[-1],
                             out_layer=stages[-1].index,
                             starts={st.index: k for st, k in zip(stages, starts)})
     for name, layers in per.items():
@@ -86,7 +86,7 @@ def _probe_run(net, stages, record, steps: int) -> dict:
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.monitor.process import Monitor
 
-    from tna.lava.backend import _shutdown
+    from tna.lava.runner import _shutdown
     from tna.lava.procs import STOCK_MODELS
 
     monitors = []

@@ -1,4 +1,4 @@
-"""Lava processes and process models used by `tna.lava.backend`.
+"""Lava processes and process models used by `tna.lava.runner`.
 
 1. Processes that stream data between a running network and memory-mapped files.
 

@@ -90,8 +90,9 @@ RECORDABLE = ("spikes", "u", "v")
 # --------------------------------------------------------------------------- results
 
 @dataclass
-class EmulatorResult:
-    """What `emulate` (or the Lava harness) recorded.
+class Recording:
+    """Per-layer spikes, u and v of a run: what `emulate` records, and what the Lava harness
+    (tna.lava.harness.record_lava) records of a real Lava run, in the same form.
 
     Raw arrays are on Lava's timeline: index i holds Lava step i+1, for `steps` steps, in slayer
     layout (N, *layer_shape, steps), keyed by the layer's index in `model.layers`. Spikes are bool,
@@ -136,7 +137,7 @@ class Difference:
                 f"{self.a} != {self.b}")
 
 
-def first_difference(a: EmulatorResult, b: EmulatorResult,
+def first_difference(a: Recording, b: Recording,
                      variables=RECORDABLE) -> Difference | None:
     """The earliest step (then lowest layer, then u, v, spikes) where `a` and `b` differ.
 
@@ -655,7 +656,7 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
             record=("spikes",), record_layers="all", reset_interval: int | None = None,
             reset_offset: int = 0, steps: int | None = None,
             batch_size: int = 1024, loader: str = "tna",
-            aligned_layers: bool = False) -> EmulatorResult:
+            aligned_layers: bool = False) -> Recording:
     """Run `model` on a batch of inputs exactly as netx + Lava's fixed-point simulator would.
 
     inputs: integers in slayer layout (N, C, H, W, T) or (N, F, T) (numpy or torch; CUDA tensors
@@ -674,7 +675,7 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
       `starts[layer]`; then `starts` are all 0), as cheap as record_layers=() where exact.
     loader: whose netx loader Lava runs the file with: 'tna' (conv weights through netx's
       optimize_weight_bits, as dense) or 'netx' (unmodified netx: conv at 8 bits, exponent 0).
-    Returns an `EmulatorResult` (raw Lava timeline plus aligned output, see the module docstring).
+    Returns a `Recording` (raw Lava timeline plus aligned output, see the module docstring).
     """
     x = _check_inputs(inputs, record, reset_interval)
     stages = plan(model, tuple(x.shape[1:-1]), input_message_bits=input_message_bits,
@@ -695,7 +696,7 @@ def emulate(model: NetxModel, inputs, *, input_message_bits: int = 0,
             s, v = _run_batch(runners, run, x[lo:lo + batch_size], parts)
             out_s.append(s)
             out_v.append(v)
-    result = EmulatorResult(steps=run.steps, timesteps=run.timesteps, offset=run.lag,
+    result = Recording(steps=run.steps, timesteps=run.timesteps, offset=run.lag,
                             out_layer=stages[-1].index,
                             starts={st.index: 0 if aligned_layers else k
                                     for st, k in zip(stages, run.starts)})

@@ -2,7 +2,7 @@
 
   reference  the netx file evaluated with lava-dl slayer (tna.reference)
   emulator   tna's bit-exact batched emulator of Lava fixed_pt (tna.sim)
-  lava-sim   the real Lava simulator, Loihi2SimCfg(select_tag='fixed_pt') (tna.lava.backend)
+  lava-sim   the real Lava simulator, Loihi2SimCfg(select_tag='fixed_pt') (tna.lava.runner)
   loihi2     Loihi 2 through lava-loihi (same runner, Loihi2HwCfg)
 
 A backend is a class with the `Backend` protocol's `run(job)` and `unsupported(model)`,

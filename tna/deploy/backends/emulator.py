@@ -54,7 +54,7 @@ class Emulator:
 
 def lava_window(model: NetxModel, timesteps: int) -> int:
     """Lava steps per sample in tna's Lava runner: T, then one drain step per layer and per
-    step of axonal delay (tna.lava.backend)."""
+    step of axonal delay (tna.lava.runner)."""
     layers = [layer for layer in model.layers if layer.type in BLOCK_TYPES]
     delay = sum(min(int(np.max(layer.delay)), MAX_DELAY) for layer in layers
                 if layer.delay is not None and np.size(layer.delay) and layer.type != "conv")

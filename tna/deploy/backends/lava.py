@@ -1,5 +1,5 @@
 """lava-sim and loihi2: the real Lava simulator (Loihi2SimCfg fixed_pt) and Loihi 2 through
-lava-loihi, both through tna's Lava runner (tna.lava.backend)."""
+lava-loihi, both through tna's Lava runner (tna.lava.runner)."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +15,7 @@ class _Lava:
     def run(self, job: Job) -> BackendOutput:
         from tna.lava.info import prepare_lava_import
         prepare_lava_import()     # Lava's import fails once torch has fixed the start method
-        from tna.lava.backend import run_lava
+        from tna.lava.runner import run_lava
         from tna.spikes import pack
         res = run_lava(job.net_path, job.inputs, timesteps=job.inputs.shape[-1],
                        readout="voltage" if job.readout == "voltage" else "spike",

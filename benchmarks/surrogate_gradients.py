@@ -1,6 +1,6 @@
 """Mean |gradient| of each weight layer at initialisation, with slayer's surrogate and tna's.
 
-    .venv/bin/python bench/surrogate_gradients.py
+    .venv/bin/python benchmarks/surrogate_gradients.py
 
 One batch of Fashion-MNIST (64 images; 8 for CIFARNet), cross-entropy on the voltage readout,
 conv-small and CIFARNet, T = 5. slayer's CUBA surrogate shrinks the gradient about 1000x per

@@ -1,4 +1,4 @@
-"""Memory of long Lava runs: peak RSS of `tna.lava.backend.run_lava` at 1k and 10k samples.
+"""Memory of long Lava runs: peak RSS of `tna.lava.runner.run_lava` at 1k and 10k samples.
 
 Net: a digits-shaped CUBA MLP, 64-256-128-10, random even integer weights in [-256, 254],
 hidden threshold vThMant 32, readout layer non-spiking (voltage readout), decays 1024/123 of
@@ -16,8 +16,8 @@ Each N runs in a fresh subprocess so that its high-water marks are its own:
                     machine actually holds
 The inputs (N x 64 x 5 int64) are part of the process: 2.6 MB at 1k, 26 MB at 10k.
 
-    .venv/bin/python bench/lava_memory.py                    # 1000 then 10000 samples
-    .venv/bin/python bench/lava_memory.py --sizes 1000 --net digits.net
+    .venv/bin/python benchmarks/lava_memory.py                    # 1000 then 10000 samples
+    .venv/bin/python benchmarks/lava_memory.py --sizes 1000 --net digits.net
 """
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def tree_kb(root: int) -> tuple:
 
 def measure(net: Path, n: int) -> dict:
     """Run n samples through Lava in this process; the memory figures above."""
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     inputs = digits_inputs(n)
     peak = {"rss": 0, "pss": 0}

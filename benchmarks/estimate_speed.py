@@ -3,10 +3,10 @@
 the emulator's plain accuracy pass (what `tna export` already runs on every export), and the
 fit alone (no data).
 
-Net: bench/emulator_speed.py's 16c3-32c3s2-64c3s2-256-10 CUBA net on 1x28x28 (random 8-bit
+Net: benchmarks/emulator_speed.py's 16c3-32c3s2-64c3s2-256-10 CUBA net on 1x28x28 (random 8-bit
 weights); input: Fashion-MNIST test images quantised to 0..15 when installed, else random.
 
-    .venv/bin/python bench/estimate_speed.py [--samples 1000] [--threads 2]
+    .venv/bin/python benchmarks/estimate_speed.py [--samples 1000] [--threads 2]
 
 Goal: counting adds at most about as much as the export's own emulator check, so the
 estimate can run on every export.

@@ -1,7 +1,7 @@
 """Training throughput on one GPU, per dynamics path: slayer's CUDA kernels vs its PyTorch path.
 
-    .venv/bin/python bench/gpu_train.py                     # cuda, conv-small and cifarnet
-    .venv/bin/python bench/gpu_train.py --device cpu --batches 3 --batch-size 32   # smoke test
+    .venv/bin/python benchmarks/gpu_train.py                     # cuda, conv-small and cifarnet
+    .venv/bin/python benchmarks/gpu_train.py --device cpu --batches 3 --batch-size 32   # smoke test
 
 For each net (conv-small, CIFARNet; Fashion-MNIST-shaped 1x28x28 input, T = 5, direct input)
 and each path of `tna.models.dynamics` (`slayer`: its nvcc-JIT CUDA kernels, `torch`: its

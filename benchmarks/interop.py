@@ -36,7 +36,7 @@
     vs tna (relative difference), accuracy of both, reference == emulator (output spikes and
     voltage, and every layer's spike count), and tna's quantisation per layer.
 
-    .venv/bin/python bench/interop.py [--run DIR | --net M.NET] [--samples 500]
+    .venv/bin/python benchmarks/interop.py [--run DIR | --net M.NET] [--samples 500]
                                       [--client-samples 2000] [--epochs 20] [--quick]
                                       [--only a|b] [--threads 1]
 

@@ -1,6 +1,6 @@
 """Speed of `tna run --backend lava-sim` against one Lava network per sample.
 
-Same net and inputs as bench/emulator_speed.py (conv-small-like 16c3-32c3s2-64c3s2-256-10 CUBA
+Same net and inputs as benchmarks/emulator_speed.py (conv-small-like 16c3-32c3s2-64c3s2-256-10 CUBA
 on Fashion-MNIST test images quantised to 0..15, T = 5 plus 5 drain steps). Measured in one run:
 
   per-sample   one compiled netx network per sample (as lava-dl's tutorials do), stock models
@@ -10,7 +10,7 @@ on Fashion-MNIST test images quantised to 0..15, T = 5 plus 5 drain steps). Meas
 Each run's outputs are checked against tna's emulator (bit for bit). Goal: the 10k test set in
 <= 10 minutes on 2 cores (`--full` runs all 10k with `fast`; otherwise it is extrapolated).
 
-    .venv/bin/python bench/lava_speed.py [--samples 500] [--per-sample 5] [--stock 50] [--full]
+    .venv/bin/python benchmarks/lava_speed.py [--samples 500] [--per-sample 5] [--stock 50] [--full]
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from emulator_speed import build_net, load_inputs
 
-from tna.lava.backend import run_lava
+from tna.lava.runner import run_lava
 from tna.netx import write_net
 from tna.sim.emulator import emulate
 

@@ -1,4 +1,4 @@
-"""Parity of tna.lava.backend.run_lava with slayer's no-shift model, bit for bit.
+"""Parity of tna.lava.runner.run_lava with slayer's no-shift model, bit for bit.
 
 The reference nets are slayer CUBA blocks with delay_shift=False, exported with lava-dl's own
 `export_hdf5` (integer weights W_int / 64, threshold vThMant / 64, decays / 4096).
@@ -73,7 +73,7 @@ CONV_NET = [("conv", 4, 3, 1, 1), ("conv", 6, 3, 2, 0), ("flatten",), ("dense", 
 
 
 def test_dense_binary_spikes_match_slayer(tmp_path):
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     blocks = _build([("dense", 30), ("dense", 20), ("dense", 10)], (40,), seed=0)
     x = (np.random.default_rng(1).random((24, 40, 8)) < 0.3).astype(np.int64)
@@ -89,7 +89,7 @@ def test_dense_binary_spikes_match_slayer(tmp_path):
 
 
 def test_conv_graded_spikes_match_slayer(tmp_path):
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     # H != W and C > 1 so that a wrong (W, H, C) conversion cannot pass.
     blocks = _build(CONV_NET, (2, 7, 9), seed=2)
@@ -105,7 +105,7 @@ def test_conv_graded_spikes_match_slayer(tmp_path):
 
 
 def test_conv_voltage_is_slayer_voltage_times_4096(tmp_path):
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     blocks = _build(CONV_NET, (2, 7, 9), seed=4, last_threshold=NEVER_SPIKES)
     x = np.random.default_rng(5).integers(0, 16, size=(20, 2, 7, 9, 6))
@@ -120,7 +120,7 @@ def test_conv_voltage_is_slayer_voltage_times_4096(tmp_path):
 
 
 def test_dense_voltage_without_spikes_matches(tmp_path):
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     blocks = _build([("dense", 16), ("dense", 5)], (12,), seed=6, last_threshold=NEVER_SPIKES)
     x = (np.random.default_rng(7).random((20, 12, 5)) < 0.5).astype(np.int64)
@@ -150,7 +150,7 @@ def test_fast_conv_equals_lava_conv():
 
 
 def test_file_is_closed_and_no_processes_remain(tmp_path):
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     blocks = _build([("dense", 6)], (5,), seed=9)
     x = np.ones((2, 5, 3), dtype=np.int64)
@@ -188,7 +188,7 @@ def _children(pid):
     (dict(drain_steps=0), "drain_steps"),
 ])
 def test_bad_arguments_raise_tna_error(tmp_path, kwargs, message):
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     blocks = _build([("dense", 6)], (5,), seed=9)
     x = np.ones((2, 5, 3), dtype=np.int64)
@@ -199,7 +199,7 @@ def test_bad_arguments_raise_tna_error(tmp_path, kwargs, message):
 
 
 def test_unusable_files_raise_tna_error(tmp_path):
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     x = np.ones((1, 4, 2), dtype=np.int64)
     with pytest.raises(TnaError, match="no such network file"):
@@ -218,7 +218,7 @@ def test_unusable_files_raise_tna_error(tmp_path):
 def test_loihi2_without_lava_loihi_raises(tmp_path):
     from lava.utils import loihi
 
-    from tna.lava.backend import run_lava
+    from tna.lava.runner import run_lava
 
     if loihi.is_installed():
         pytest.skip("lava-loihi is installed here")

@@ -7,7 +7,8 @@ input_message_bits=8) when /usr/share/datasets/fashion-mnist exists, else random
 T=5 steps per sample plus L=5 drain steps; layer k resets at the step its data arrives
 (reset_interval=T+L, reset_offset=1), as one compiled Lava network with samples concatenated needs.
 
-    .venv/bin/python bench/emulator_speed.py [--samples 10000] [--lava-samples 20] [--slayer-samples 10000]
+    .venv/bin/python benchmarks/emulator_speed.py [--samples 10000] [--lava-samples 20] \
+        [--slayer-samples 10000]
 
 Goals: emulator >= 100x Lava sim samples/s; emulator time <= 1.5x slayer eval time.
 Also checks parity: Lava's outputs for the concatenated samples equal the emulator's, and the

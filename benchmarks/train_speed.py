@@ -6,7 +6,7 @@ is tna's own training state (`tna.train.loop.Run`: data loader with augmentation
 Adam) stepped exactly as `train_epoch` steps it: next batch, forward (base, and twin for tna),
 loss, backward, optimizer step.
 
-    .venv/bin/python bench/train_speed.py [--batches 12] [--warmup 2] [--rounds 3] [--json]
+    .venv/bin/python benchmarks/train_speed.py [--batches 12] [--warmup 2] [--rounds 3] [--json]
 
 Setups: single (fp), tna (fp phase), tna (ternary phase: hidden layers compressed, Eq. 6).
 Every setup first runs `--warmup` batches, then `--batches` timed batches of `--batch-size`

@@ -1,8 +1,8 @@
 """Time to accuracy: train a preset, record the base's test accuracy against training time,
 then export the result and measure the deployed net on the whole test split.
 
-    .venv/bin/python bench/time_to_accuracy.py --config fmnist-cpu --out runs/tta-cpu
-    .venv/bin/python bench/time_to_accuracy.py --config fmnist-gpu --device cuda --out runs/tta-gpu
+    .venv/bin/python benchmarks/time_to_accuracy.py --config fmnist-cpu --out runs/tta-cpu
+    .venv/bin/python benchmarks/time_to_accuracy.py --config fmnist-gpu --device cuda --out runs/tta-gpu
 
 After every epoch the base is evaluated on the full test split (that evaluation is not counted
 as training time). At the end the best checkpoint is exported (`tna export`, ternary when the

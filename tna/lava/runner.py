@@ -17,7 +17,7 @@ raw per-step outputs (index j = Lava step - k*R - 1):
     aligned[..., tau] = raw_window[..., tau + VOLTAGE_OFFSET_PER_LAYER * L] v (after step j)
 
 with both offsets equal to L steps (e.g. 5 for a 3-conv + 2-dense net), measured against slayer
-blocks with `delay_shift=False`: 0 mismatches (tests/lava/test_backend.py; Intel's golden
+blocks with `delay_shift=False`: 0 mismatches (tests/lava/test_runner.py; Intel's golden
 outputs in tests/lava/test_golden.py agree). "Aligned" is the no-shift slayer timeline: aligned step
 tau equals the slayer model's output at step tau for the same integer input. The window
 therefore needs drain >= L; the default drain is L.
