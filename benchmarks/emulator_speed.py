@@ -27,14 +27,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tna.netx import Layer, NetxModel, NeuronParams, write_net
+from tna.netx import Layer, NetxModel, write_net
+from tna.neurons import Cuba
 from tna.sim.emulator import emulate
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 T = 5                       # input steps per sample
 INPUT_BITS = 4              # pixels quantised to 0..15
-HIDDEN = NeuronParams(i_decay=1024, v_decay=123, vth_mant=32)
-READOUT = NeuronParams(i_decay=1024, v_decay=123, vth_mant=2**17 - 1)
+HIDDEN = Cuba(i_decay=1024, v_decay=123, vth_mant=32)
+READOUT = Cuba(i_decay=1024, v_decay=123, vth_mant=2**17 - 1)
 
 
 def conv_layer(rng, in_shape, out_c, stride, std) -> Layer:

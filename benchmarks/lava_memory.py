@@ -34,12 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tna.netx import Layer, NetxModel, NeuronParams, write_net
+from tna.netx import Layer, NetxModel, write_net
+from tna.neurons import Cuba
 
 T = 5                       # steps per sample
 INPUT_BITS = 4              # digits quantised to 0..15
-HIDDEN = NeuronParams(i_decay=1024, v_decay=123, vth_mant=32)
-READOUT = NeuronParams(i_decay=1024, v_decay=123, vth_mant=2**17 - 1)
+HIDDEN = Cuba(i_decay=1024, v_decay=123, vth_mant=32)
+READOUT = Cuba(i_decay=1024, v_decay=123, vth_mant=2**17 - 1)
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 

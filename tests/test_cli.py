@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from tna import netx
 from tna.cli import cli, main
 from tna.errors import TnaError
+from tna.neurons import Cuba
 
 COMMANDS = ["train", "export", "run", "inspect", "validate", "demo"]
 TNA = str(Path(sys.executable).with_name("tna"))
@@ -128,7 +129,7 @@ def test_flags_override_the_config_file(tmp_path):
 def _write(tmp_path, name, weight):
     layers = [netx.Layer("input", (4,)),
               netx.Layer("dense", (2,), weight=np.asarray(weight, np.float32),
-                         neuron=netx.NeuronParams(i_decay=1024, v_decay=128, vth_mant=80),
+                         neuron=Cuba(i_decay=1024, v_decay=128, vth_mant=80),
                          in_features=4, out_features=2)]
     return netx.write_net(netx.NetxModel(layers), tmp_path / name)
 

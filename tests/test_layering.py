@@ -14,6 +14,7 @@ import tna
 PACKAGE_TIERS = [
     {"errors"},
     {"console", "atomic", "config", "files", "spikes"},      # plain helpers
+    {"neurons"},                                               # neuron models, Loihi units
     {"netx", "data", "metrics"},                               # formats, data sets, accuracy
     {"quant"},
     {"models"},                                                # slayer CUBA blocks

@@ -6,7 +6,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tna.netx import NON_SPIKING_VTH_MANT, Layer, NetxModel, NeuronParams
+from tna.netx import NON_SPIKING_VTH_MANT, Layer, NetxModel
+from tna.neurons import Cuba
 from tna.reference import run_reference
 from tna.sim import emulate
 
@@ -16,9 +17,9 @@ def _net(w1, vth, v_decay=4096, bias=None, readout_w=254):
     return NetxModel(layers=[
         Layer("input", (n_in,)),
         Layer("dense", (n_h,), weight=w1.astype(np.float32), bias=bias,
-              neuron=NeuronParams(i_decay=4096, v_decay=v_decay, vth_mant=vth)),
+              neuron=Cuba(i_decay=4096, v_decay=v_decay, vth_mant=vth)),
         Layer("dense", (1,), weight=np.full((1, n_h), readout_w, np.float32),
-              neuron=NeuronParams(i_decay=4096, v_decay=4096, vth_mant=NON_SPIKING_VTH_MANT))])
+              neuron=Cuba(i_decay=4096, v_decay=4096, vth_mant=NON_SPIKING_VTH_MANT))])
 
 
 @pytest.mark.parametrize("inputs, spikes", [(20, 0), (21, 3)])

@@ -34,50 +34,25 @@ import numpy as np
 
 from tna.atomic import atomic_path
 from tna.errors import TnaError
+from tna.neurons import (NON_SPIKING_VTH_MANT, P_SCALE, STATE_SCALE, VTH_MANT_MAX,  # noqa: F401
+                         W_SCALE, Cuba, Neuron)
+from tna.neurons import from_fields as _neuron_from_fields
 
 FORMAT_VERSION = 1            # version of the `tna` metadata group; bump on incompatible change
-W_SCALE = 64                  # slayer float weight * 64 = integer weight (quantize_8bit, w_scale)
-P_SCALE = 4096                # decays: slayer fraction * 4096 = integer decay
-STATE_SCALE = 64 * 64         # slayer float u/v * 4096 = Lava integer u/v
-VTH_MANT_MAX = 2**17 - 1      # Loihi 2 threshold mantissa is 17 bits
-NON_SPIKING_VTH_MANT = VTH_MANT_MAX   # readout layer of a 'voltage'-readout net never spikes
 WEIGHT_MIN, WEIGHT_MAX = -256, 254    # quantize_8bit range of integer weights (even values)
 MAX_DELAY = 62                # netx clips axonal delays to 0..62 (DelayDense max_delay=62)
 
 
-@dataclass
-class NeuronParams:
-    """Neuron parameters in Loihi integer units (CUBA's; other types keep vThMant only)."""
-    i_decay: int | None        # current decay, units of 1/4096 per step (None: not a CUBA field)
-    v_decay: int | None        # voltage decay, units of 1/4096 per step
-    vth_mant: int              # threshold mantissa, units of 2^6 of the voltage state
-    ref_delay: int = 1         # written by lava-dl, ignored by netx
-    graded_spike: bool = False
-    type: str = "CUBA"
-    message_bits: int | None = None   # messageBits: bits of the spikes it sends; None = the
-                                      # type's netx default (message_bits_of)
-    extra: dict = field(default_factory=dict)   # other scalar fields, kept as read (RF's
-                                                # sinDecay / cosDecay, SDNN's sigma_output)
-
-
-CUBA_TYPES = ("CUBA", "LOIHI")     # netx builds LIF / LIFReset for these
 # netx's create_dense gives a dense layer without a `neuron` group a non-leaky integrator. netx
 # writes its threshold `1 << 18 - 1`, which Python reads as 1 << (18 - 1) = 2**17: v (24-bit,
 # clipped at 2**23 - 1) never exceeds vThMant << 6 = 2**23, so it never spikes.
-NETX_DEFAULT_NEURON = NeuronParams(i_decay=0, v_decay=4096, vth_mant=1 << 17)
+NETX_DEFAULT_NEURON = Cuba(i_decay=0, v_decay=4096, vth_mant=1 << 17)
 
 
-def message_bits_of(neuron: NeuronParams) -> int:
+def message_bits_of(neuron: Neuron) -> int:
     """Bits of the messages a neuron sends (netx's get_neuron_params): `messageBits` when the
-    file gives it, else 16 for SDNN and 0 (binary spikes) for the other types."""
-    if neuron.message_bits is not None:
-        return neuron.message_bits
-    return 16 if neuron.type == "SDNN" else 0
-
-
-def netx_loads_neuron_type(neuron_type: str) -> bool:
-    """netx's get_neuron_params: CUBA/LOIHI (LIF), SDNN (sigma-delta), any type naming RF."""
-    return neuron_type in CUBA_TYPES or neuron_type == "SDNN" or "RF" in neuron_type
+    file gives it, else its type's default (16 for SDNN, 0 = binary spikes for the others)."""
+    return neuron.out_bits
 
 
 @dataclass
@@ -86,7 +61,7 @@ class Layer:
     type: str
     shape: tuple
     weight: np.ndarray | None = None     # integer-valued; dense (out, in), conv (out, in/g, kh, kw)
-    neuron: NeuronParams | None = None
+    neuron: Neuron | None = None
     bias: np.ndarray | None = None
     delay: np.ndarray | None = None      # axonal delay per neuron, in time steps
     weight_rec: np.ndarray | None = None   # dense_rec: recurrent weights (out, out)
@@ -115,7 +90,7 @@ class Layer:
         return int(self.weight.size)
 
 
-def neuron_of(layer: Layer) -> NeuronParams | None:
+def neuron_of(layer: Layer) -> Neuron | None:
     """The neuron netx gives `layer`: its own group, netx's default integrator for a dense
     layer without one, None for layers without neurons (flatten, shape-only input)."""
     if layer.neuron is not None:
@@ -205,26 +180,13 @@ def _decode(x) -> str:
     return v.decode("ascii", "replace") if isinstance(v, bytes) else str(v)
 
 
-_NEURON_KEYS = ("type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike", "messageBits")
-
-
-def _read_neuron(g, where) -> NeuronParams:
-    try:
-        kind = _decode(g["type"][()])
-        cuba = kind in CUBA_TYPES          # other types (SDNN, RF) have no iDecay / vDecay
-        return NeuronParams(
-            type=kind,
-            i_decay=int(_scalar(g["iDecay"][()])) if cuba or "iDecay" in g else None,
-            v_decay=int(_scalar(g["vDecay"][()])) if cuba or "vDecay" in g else None,
-            vth_mant=int(_scalar(g["vThMant"][()])),
-            ref_delay=int(_scalar(g["refDelay"][()])) if "refDelay" in g else 1,
-            graded_spike=bool(_scalar(g["gradedSpike"][()])) if "gradedSpike" in g else False,
-            message_bits=int(_scalar(g["messageBits"][()])) if "messageBits" in g else None,
-            extra={k: _scalar(g[k][()]) for k in g
-                   if k not in _NEURON_KEYS and hasattr(g[k], "shape") and g[k].size},
-        )
-    except KeyError as e:
-        raise TnaError(f"{where}/neuron: missing field {e.args[0]!r}; re-export the net") from None
+def _read_neuron(g, where) -> Neuron:
+    """The neuron model (tna.neurons) of a `neuron` group, from its scalar datasets."""
+    if "type" not in g:
+        raise TnaError(f"{where}/neuron: missing field 'type'; re-export the net")
+    fields = {k: _scalar(g[k][()]) for k in g
+              if k != "type" and hasattr(g[k], "shape") and g[k].size}
+    return _neuron_from_fields({"type": _decode(g["type"][()]), **fields}, where)
 
 
 def _read_common(g, where, layer_type) -> Layer:
@@ -370,18 +332,12 @@ def _short(e: BaseException) -> str:
 
 # --------------------------------------------------------------------------- writing
 
-def _write_neuron(g, n: NeuronParams) -> None:
-    g.create_dataset("neuron/type", (1,), "S10", [n.type.encode("ascii")])
-    for key, val in (("iDecay", n.i_decay), ("vDecay", n.v_decay)):
-        if val is not None:
-            g.create_dataset(f"neuron/{key}", data=int(val))
-    g.create_dataset("neuron/vThMant", data=int(n.vth_mant))
-    g.create_dataset("neuron/refDelay", data=int(n.ref_delay))
-    g.create_dataset("neuron/gradedSpike", data=bool(n.graded_spike))
-    if n.message_bits is not None:
-        g.create_dataset("neuron/messageBits", data=int(n.message_bits))
-    for key, val in n.extra.items():
-        g.create_dataset(f"neuron/{key}", data=val)
+def _write_neuron(g, n: Neuron) -> None:
+    for key, val in n.to_fields().items():
+        if key == "type":
+            g.create_dataset("neuron/type", (1,), "S10", [val.encode("ascii")])
+        else:
+            g.create_dataset(f"neuron/{key}", data=val)
 
 
 def _write_dense(g, layer: Layer) -> None:
@@ -692,7 +648,7 @@ def silent_readout(model: NetxModel) -> str | None:
         return None
     layer = model.layers[out]
     n = neuron_of(layer)
-    if n.type not in CUBA_TYPES or n.vth_mant < NON_SPIKING_VTH_MANT:
+    if not n.never_spikes:
         return None
     why = ("has no neuron group (netx gives it a non-leaky integrator that never spikes)"
            if layer.neuron is None else
@@ -765,32 +721,12 @@ def _check_neuron(layer: Layer, where: str) -> list[str]:
     if n is None:
         # netx's create_conv reads layer['neuron']; create_dense has a default (neuron_of)
         return [f"{where}: missing neuron group"] if layer.type == "conv" else []
-    if not netx_loads_neuron_type(n.type):
-        return [f"{where}: netx cannot build neuron type '{n.type}' (it builds CUBA, LOIHI, "
-                f"SDNN and RF types)"]
-    if n.type in CUBA_TYPES and (n.i_decay is None or n.v_decay is None):
-        return [f"{where}: a {n.type} neuron needs iDecay and vDecay"]
-    if "RF" in n.type:
-        return [f"{where}: netx 0.6 builds {n.type} neurons but cannot connect them: its "
-                f"dense and conv blocks feed a_in, which RF neurons lack (they take complex "
-                f"input, from dense_comp layers that netx 0.6 cannot load)"]
-    return []
+    return n.errors(where)
 
 
 def _warn_neuron(layer: Layer, where: str) -> list[str]:
     n = layer.neuron
-    if n is None or n.type not in CUBA_TYPES or n.i_decay is None or n.v_decay is None:
-        return []
-    out = []
-    for name, val in (("iDecay", n.i_decay), ("vDecay", n.v_decay)):
-        if not 0 <= val <= P_SCALE:
-            out.append(f"{where}: neuron/{name} = {val} outside [0, {P_SCALE}]; a decay is a "
-                       f"fraction in [0, 1] times {P_SCALE}, re-export with one")
-    if not 0 <= n.vth_mant <= VTH_MANT_MAX:
-        out.append(f"{where}: neuron/vThMant = {n.vth_mant} does not fit Loihi's 17-bit "
-                   f"threshold mantissa [0, {VTH_MANT_MAX}]; re-export with a threshold in "
-                   f"[0, {VTH_MANT_MAX / W_SCALE:.2f}] (vThMant = threshold * {W_SCALE})")
-    return out
+    return [] if n is None or n.errors(where) else n.warnings(where)
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from tna.errors import TnaError
-from tna.netx import (CUBA_TYPES, NetxModel, P_SCALE, STATE_SCALE, W_SCALE, dense_matrix,
-                      neuron_of)
+from tna import neurons
+from tna.netx import NetxModel, STATE_SCALE, W_SCALE, dense_matrix, neuron_of
 
 
 @dataclass
@@ -41,14 +41,9 @@ class ReferenceOutput:
     layer_spikes: dict | None = None   # netx layer index -> its spikes, packed (tna.spikes)
 
 
-def _neuron_params(n) -> dict:
-    return {"threshold": n.vth_mant / W_SCALE, "current_decay": n.i_decay / P_SCALE,
-            "voltage_decay": n.v_decay / P_SCALE}
-
-
 def _conv(slayer, layer):
     block = slayer.block.cuba.Conv(
-        _neuron_params(neuron_of(layer)), layer.weight.shape[1] * layer.groups, layer.weight.shape[0],
+        neuron_of(layer).slayer_params(), layer.weight.shape[1] * layer.groups, layer.weight.shape[0],
         tuple(layer.weight.shape[2:]), stride=layer.stride, padding=layer.padding,
         dilation=layer.dilation, groups=layer.groups, pre_hook_fx=None, delay_shift=False)
     w = torch.tensor(np.asarray(layer.weight, dtype=np.float64) / W_SCALE, dtype=torch.float32)
@@ -59,7 +54,7 @@ def _conv(slayer, layer):
 def _dense(slayer, layer):
     weight = dense_matrix(layer)           # netx's (out, in), also for 1-D weights
     out_n, in_n = weight.shape
-    block = slayer.block.cuba.Dense(_neuron_params(neuron_of(layer)), in_n, out_n,
+    block = slayer.block.cuba.Dense(neuron_of(layer).slayer_params(), in_n, out_n,
                                     pre_hook_fx=None, delay_shift=False)
     w = torch.tensor(np.asarray(weight, dtype=np.float64) / W_SCALE, dtype=torch.float32)
     block.synapse.weight.data = w.reshape(block.synapse.weight.shape)
@@ -76,7 +71,7 @@ class _InputNeuron(torch.nn.Module):
 
     def __init__(self, slayer, layer):
         super().__init__()
-        self.neuron = slayer.neuron.cuba.Neuron(**_neuron_params(layer.neuron),
+        self.neuron = slayer.neuron.cuba.Neuron(**layer.neuron.slayer_params(),
                                                 requires_grad=False)
 
     def synapse(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,8 +90,9 @@ def unsupported(model: NetxModel) -> str | None:
     blocks have no axonal delay in netx's sense and no other neuron types."""
     for i, layer in enumerate(model.layers):
         if layer.type == "input" and (layer.neuron is None or i == 0):
-            if layer.neuron is not None and layer.neuron.type not in CUBA_TYPES:
-                return f"layer/{i}: the reference runs CUBA neurons only, not '{layer.neuron.type}'"
+            if layer.neuron is not None and not _referenced(layer.neuron):
+                return neurons.refusal(layer.neuron, f"layer/{i}", "the reference",
+                                       "slayer_params")
             continue
         if layer.type not in _BUILDERS:
             return f"layer/{i}: the reference cannot run '{layer.type}' layers"
@@ -108,9 +104,14 @@ def unsupported(model: NetxModel) -> str | None:
             return (f"layer/{i}: bias of {np.asarray(layer.bias).size} values fits neither "
                     f"the layer's neurons nor its channels")
         n = neuron_of(layer)
-        if n is not None and n.type not in CUBA_TYPES:
-            return f"layer/{i}: the reference runs CUBA neurons only, not '{n.type}'"
+        if n is not None and not _referenced(n):
+            return neurons.refusal(n, f"layer/{i}", "the reference", "slayer_params")
     return None
+
+
+def _referenced(n: neurons.Neuron) -> bool:
+    """Whether the reference runs `n`: its model gives slayer CUBA parameters."""
+    return n.slayer_params() is not None
 
 
 class ReferenceNet(torch.nn.Module):

@@ -6,13 +6,14 @@ import pytest
 from tna import netx
 from tna.deploy.inputs import load_npy, to_slayer_layout, value_range
 from tna.errors import TnaError
+from tna.neurons import Cuba
 
 
 def conv_net(shape=(3, 4, 6), **meta) -> netx.NetxModel:
     layers = [netx.Layer("input", shape),
               netx.Layer("conv", (2, shape[1] - 2, shape[2] - 2),
                          weight=np.full((2, shape[0], 3, 3), 2.0),
-                         neuron=netx.NeuronParams(4096, 4096, 10), in_channels=shape[0],
+                         neuron=Cuba(4096, 4096, 10), in_channels=shape[0],
                          out_channels=2, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0),
                          dilation=(1, 1), groups=1)]
     return netx.NetxModel(layers, netx.Metadata(input_shape=list(shape), **meta) if meta else None)
@@ -62,5 +63,5 @@ def test_values_outside_the_encoding_are_refused(tmp_path):
         load_npy(tmp_path / "neg.npy", model, input_message_bits=8)
     assert value_range(conv_net(), 0)[:2] == (0, 1)            # binary spikes
     enc = conv_net()
-    enc.layers[0].neuron = netx.NeuronParams(4096, 4096, 10)
+    enc.layers[0].neuron = Cuba(4096, 4096, 10)
     assert value_range(enc, 0)[:2] == (-(2**17 - 1), 2**17 - 1)   # an input neuron's a_in

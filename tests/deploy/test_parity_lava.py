@@ -17,6 +17,7 @@ from tna.deploy.backends import BACKENDS, Job
 from tna.deploy.parity import compare
 from tna.deploy.runner import RunResult
 from tna.export import ExportConfig, export
+from tna.neurons import Cuba
 
 LAVA_SAMPLES = 12
 BASE = dict(dataset="digits", method="single", epochs=1, ternary_after=0, batch_size=32,
@@ -163,7 +164,7 @@ def _overflowing_net(tmp_path):
     """
     layers = [netx.Layer("input", (4,)),
               netx.Layer("dense", (2,), weight=np.full((2, 4), 254, np.float32),
-                         neuron=netx.NeuronParams(i_decay=0, v_decay=0,
+                         neuron=Cuba(i_decay=0, v_decay=0,
                                                   vth_mant=netx.VTH_MANT_MAX),
                          in_features=4, out_features=2)]
     path = netx.write_net(netx.NetxModel(layers), tmp_path / "overflow.net")

@@ -10,6 +10,7 @@ import pytest
 
 from tna import netx
 from tna.deploy import RunConfig, run
+from tna.neurons import Cuba
 
 
 @pytest.fixture
@@ -18,9 +19,9 @@ def digits_net(tmp_path):
     rng = np.random.default_rng(0)
     layers = [netx.Layer("input", (64,)),
               netx.Layer("dense", (32,), weight=(2 * rng.integers(-20, 40, (32, 64))).astype(
-                  np.float32), neuron=netx.NeuronParams(4096, 512, 300)),
+                  np.float32), neuron=Cuba(4096, 512, 300)),
               netx.Layer("dense", (10,), weight=(2 * rng.integers(-128, 128, (10, 32))).astype(
-                  np.float32), neuron=netx.NeuronParams(4096, 300, netx.VTH_MANT_MAX))]
+                  np.float32), neuron=Cuba(4096, 300, netx.VTH_MANT_MAX))]
     meta = netx.Metadata(dataset="digits", class_names=[f"digit {i}" for i in range(10)],
                          timesteps=5, input_shape=[64], input_message_bits=8)
     return netx.write_net(netx.NetxModel(layers, meta), tmp_path / "d.net")

@@ -6,6 +6,7 @@ import torch
 
 from tna import netx
 from tna.estimate import EstimateConfig, count, estimate
+from tna.neurons import Cuba
 from tna.reference import ReferenceNet
 
 
@@ -16,7 +17,7 @@ def _net(zeros: bool) -> netx.NetxModel:
     dense_w = 2.0 * rng.integers(1, 64, (5, 64))
     if zeros:
         dense_w[:, ::3] = 0
-    cuba = netx.NeuronParams(i_decay=1024, v_decay=256, vth_mant=300)
+    cuba = Cuba(i_decay=1024, v_decay=256, vth_mant=300)
     layers = [netx.Layer("input", (2, 8, 8)),
               netx.Layer("conv", (4, 4, 4), weight=conv_w, neuron=cuba, in_channels=2,
                          out_channels=4, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1),

@@ -11,6 +11,7 @@ import pytest
 
 from tna import netx
 from tna.estimate import EstimateConfig, count, estimate
+from tna.neurons import Cuba
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "loihi2"
 
@@ -77,7 +78,7 @@ def test_tiny_net_costs_on_random_input(tmp_path):
 
 def estimate_net_over_one_chip() -> netx.NetxModel:
     rng = np.random.default_rng(0)
-    cuba = netx.NeuronParams(i_decay=0, v_decay=0, vth_mant=64)
+    cuba = Cuba(i_decay=0, v_decay=0, vth_mant=64)
     layers = [netx.Layer("input", (2000,))]
     for _ in range(2):       # 2000 inputs x 2000 8-bit neurons: over 100 cores each
         layers.append(netx.Layer("dense", (2000,), weight=2.0 * rng.integers(1, 100, (2000, 2000)),
@@ -96,7 +97,7 @@ def test_validate_warns_about_more_than_one_chip_and_unmappable_layers(tmp_path)
     netx.write_net(big, tmp_path / "big.net")
     wide = netx.NetxModel(layers=[netx.Layer("input", (20000,)), netx.Layer(
         "dense", (4,), weight=np.full((4, 20000), 2.0),
-        neuron=netx.NeuronParams(i_decay=0, v_decay=0, vth_mant=64))])
+        neuron=Cuba(i_decay=0, v_decay=0, vth_mant=64))])
     netx.write_net(wide, tmp_path / "wide.net")
     for name, expected in (("big.net", "Loihi 2 estimate: the net needs "),
                            ("wide.net", "Loihi 2 estimate: cannot map layer/1 (dense): 20000 "

@@ -10,6 +10,7 @@ import pytest
 from tna import netx
 from tna.estimate import EstimateConfig, estimate
 from tna.estimate.fit import dense_words_per_axon
+from tna.neurons import Cuba
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "loihi2"
 NETX = EstimateConfig(loader="netx")       # Intel ran these with unmodified netx
@@ -115,7 +116,7 @@ def test_every_printed_core_count_is_reproduced():
 def test_conv_tiles_split_h_and_c_beyond_the_printouts():
     """A conv whose one column already holds more than 4096 neurons splits H, then C."""
     layer = netx.Layer(type="conv", shape=(256, 32, 4), weight=np.ones((256, 1, 3, 3)) * 2,
-                       neuron=netx.NeuronParams(i_decay=0, v_decay=0, vth_mant=64),
+                       neuron=Cuba(i_decay=0, v_decay=0, vth_mant=64),
                        in_channels=1, out_channels=256, kernel_size=(3, 3), stride=(1, 1),
                        padding=(1, 1), dilation=(1, 1), groups=1)
     est = estimate(netx.NetxModel(layers=[netx.Layer(type="input", shape=(1, 32, 4)), layer]))
@@ -128,7 +129,7 @@ def test_conv_tiles_split_h_and_c_beyond_the_printouts():
 
 def test_unmappable_layer_is_named():
     wide = netx.Layer(type="dense", shape=(4,), weight=np.full((4, 20000), 2.0),
-                      neuron=netx.NeuronParams(i_decay=0, v_decay=0, vth_mant=64))
+                      neuron=Cuba(i_decay=0, v_decay=0, vth_mant=64))
     est = estimate(netx.NetxModel(layers=[wide]))
     assert not est.fits_one_chip and est.problems
     assert est.problems[0].startswith("layer/0 (dense): 20000 inputs need 20000 input axons")
@@ -140,7 +141,7 @@ def test_a_grouped_conv_stores_each_groups_channels_only():
     hold its own output channel, one weight each."""
     c = 32
     pool = netx.Layer(type="conv", shape=(c, 8, 8), weight=np.full((c, 1, 2, 2), 64.0),
-                      neuron=netx.NeuronParams(i_decay=0, v_decay=0, vth_mant=64),
+                      neuron=Cuba(i_decay=0, v_decay=0, vth_mant=64),
                       in_channels=c, out_channels=c, kernel_size=(2, 2), stride=(2, 2),
                       padding=(0, 0), dilation=(1, 1), groups=c)
     est = estimate(netx.NetxModel(layers=[netx.Layer(type="input", shape=(c, 16, 16)), pool]))

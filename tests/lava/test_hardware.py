@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tna import netx
+from tna.neurons import Cuba
 
 
 def _loihi2_reason():
@@ -23,8 +24,8 @@ def _loihi2_reason():
 
 def _tiny_net(path):
     rng = np.random.default_rng(0)
-    hidden = netx.NeuronParams(i_decay=1024, v_decay=123, vth_mant=32)
-    readout = netx.NeuronParams(i_decay=1024, v_decay=123, vth_mant=netx.NON_SPIKING_VTH_MANT)
+    hidden = Cuba(i_decay=1024, v_decay=123, vth_mant=32)
+    readout = Cuba(i_decay=1024, v_decay=123, vth_mant=netx.NON_SPIKING_VTH_MANT)
     w1 = (rng.integers(-20, 40, (24, 16)) * 2).astype(np.float32)
     w2 = (rng.integers(-30, 30, (5, 24)) * 2).astype(np.float32)
     model = netx.NetxModel([

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tna import netx
-from tna.netx import Layer, NetxModel, NeuronParams, conv_output_shape, read_net, write_net
+from tna.netx import Layer, NetxModel, conv_output_shape, read_net, write_net
+from tna.neurons import Cuba
 from tna.sim.emulator import emulate, first_difference
 
 pytestmark = pytest.mark.lava
@@ -38,16 +39,16 @@ def pilotnet_like(seed=0) -> NetxModel:
     CUBA neuron, two strided convs, flatten, a dense readout (wider than high, as PilotNet's
     66 x 200 frames, so a W/H mix-up cannot go unnoticed)."""
     rng = np.random.default_rng(seed)
-    enc = NeuronParams(i_decay=1024, v_decay=128, vth_mant=80)
+    enc = Cuba(i_decay=1024, v_decay=128, vth_mant=80)
     c1 = _conv((3, 10, 24), rng.integers(-40, 128, (6, 3, 3, 3)) * 2,
-               NeuronParams(i_decay=2048, v_decay=256, vth_mant=120), stride=(2, 2),
+               Cuba(i_decay=2048, v_decay=256, vth_mant=120), stride=(2, 2),
                bias=rng.integers(-20, 20, 6).astype(np.float32))
     c2 = _conv(c1.shape, rng.integers(-60, 128, (8, 6, 3, 3)) * 2,
-               NeuronParams(i_decay=4096, v_decay=512, vth_mant=150), stride=(2, 2))
+               Cuba(i_decay=4096, v_decay=512, vth_mant=150), stride=(2, 2))
     n = int(np.prod(c2.shape))
     layers = [Layer("input", (3, 10, 24), neuron=enc), c1, c2, Layer("flatten", (n, 1, 1)),
               Layer("dense", (5,), weight=(rng.integers(-128, 128, (5, n)) * 2).astype(np.float32),
-                    neuron=NeuronParams(i_decay=4096, v_decay=300, vth_mant=netx.VTH_MANT_MAX),
+                    neuron=Cuba(i_decay=4096, v_decay=300, vth_mant=netx.VTH_MANT_MAX),
                     in_features=n, out_features=5)]
     meta = netx.Metadata(timesteps=6, encoding="direct", input_shape=[3, 10, 24],
                          input_bits=4, input_message_bits=0, readout="voltage")
@@ -57,11 +58,11 @@ def pilotnet_like(seed=0) -> NetxModel:
 def dense_encoder(seed=1) -> NetxModel:
     """The bootstrap MNIST tutorial net's structure: a flat input neuron layer, two dense."""
     rng = np.random.default_rng(seed)
-    layers = [Layer("input", (30,), neuron=NeuronParams(i_decay=4096, v_decay=4096, vth_mant=3)),
+    layers = [Layer("input", (30,), neuron=Cuba(i_decay=4096, v_decay=4096, vth_mant=3)),
               Layer("dense", (12,), weight=(rng.integers(-30, 128, (12, 30)) * 2).astype(
-                  np.float32), neuron=NeuronParams(i_decay=512, v_decay=256, vth_mant=90)),
+                  np.float32), neuron=Cuba(i_decay=512, v_decay=256, vth_mant=90)),
               Layer("dense", (4,), weight=(rng.integers(-128, 128, (4, 12)) * 2).astype(
-                  np.float32), neuron=NeuronParams(i_decay=4096, v_decay=4096, vth_mant=40))]
+                  np.float32), neuron=Cuba(i_decay=4096, v_decay=4096, vth_mant=40))]
     return NetxModel(layers=layers)
 
 

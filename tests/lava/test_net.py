@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tna import netx
-from tna.netx import Layer, NetxModel, NeuronParams, read_net, write_net
+from tna.netx import Layer, NetxModel, read_net, write_net
+from tna.neurons import Cuba
 from tna.sim.emulator import emulate, first_difference
 
 SAMPLES, T = 3, 4
@@ -18,7 +19,7 @@ SAMPLES, T = 3, 4
 
 def ternary_conv_net() -> NetxModel:
     rng = np.random.default_rng(3)
-    nrn = NeuronParams(i_decay=1024, v_decay=512, vth_mant=40)
+    nrn = Cuba(i_decay=1024, v_decay=512, vth_mant=40)
 
     def conv(in_shape, out, scale):
         c, h, w = in_shape
@@ -33,7 +34,7 @@ def ternary_conv_net() -> NetxModel:
         conv((4, 5, 5), 3, 32),                    # ternary, 2 bits, exponent -2
         Layer(type="flatten", shape=(27, 1, 1)),
         Layer(type="dense", shape=(5,), weight=rng.integers(-128, 128, (5, 27)) * 2.0,
-              neuron=NeuronParams(i_decay=512, v_decay=0, vth_mant=2**17 - 1),
+              neuron=Cuba(i_decay=512, v_decay=0, vth_mant=2**17 - 1),
               in_features=27, out_features=5)])
 
 

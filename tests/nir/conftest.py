@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 
 from tna import netx
+from tna.neurons import Cuba
 
 DT = 1e-4     # s per step of the foreign graphs (snnTorch's usual export step)
 
 
 def cuba(i_decay, v_decay, vth):
-    return netx.NeuronParams(i_decay=i_decay, v_decay=v_decay, vth_mant=vth)
+    return Cuba(i_decay=i_decay, v_decay=v_decay, vth_mant=vth)
 
 
 def conv_model(seed=0, readout="voltage") -> netx.NetxModel:

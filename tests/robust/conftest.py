@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tna import netx
+from tna.neurons import Cuba
 
 REPO = Path(__file__).resolve().parents[2]
 # The quick digits run the crash tests repeat (about 10 s on 2 cores, most of it imports).
@@ -19,8 +20,8 @@ QUICK_TRAIN = ["--dataset", "digits", "--arch", "mlp", "--epochs", "4", "--terna
 def tiny_model(n_in=4, hidden=3, n_out=2, dataset="digits", timesteps=5) -> netx.NetxModel:
     """input(n_in) -> dense(hidden) -> dense(n_out, non-spiking readout), with tna metadata."""
     rng = np.random.default_rng(0)
-    hid = netx.NeuronParams(i_decay=1024, v_decay=123, vth_mant=32)
-    out = netx.NeuronParams(i_decay=1024, v_decay=123, vth_mant=netx.NON_SPIKING_VTH_MANT)
+    hid = Cuba(i_decay=1024, v_decay=123, vth_mant=32)
+    out = Cuba(i_decay=1024, v_decay=123, vth_mant=netx.NON_SPIKING_VTH_MANT)
     layers = [
         netx.Layer("input", (n_in,)),
         netx.Layer("dense", (hidden,), weight=2 * rng.integers(-8, 9, (hidden, n_in)),

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from tna import netx
-from tna.netx import Layer, NetxModel, NeuronParams, conv_output_shape
+from tna.netx import Layer, NetxModel, conv_output_shape
+from tna.neurons import Cuba
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "loihi2"          # Intel's calibration nets, beside the repo
@@ -42,7 +43,7 @@ SHARED_FILES = ("netx-mnist", "oxford", "pilotnet-sdnn")
 
 
 # --------------------------------------------------------------------------- hand-built nets
-HIDDEN = NeuronParams(i_decay=1024, v_decay=512, vth_mant=40)
+HIDDEN = Cuba(i_decay=1024, v_decay=512, vth_mant=40)
 
 
 def _dense(n_in, n_out, rng, neuron=HIDDEN, shape=None, **kw) -> Layer:
@@ -64,7 +65,7 @@ def hand_nets() -> dict:
     """name -> NetxModel without tna metadata, one per structure foreign files use."""
     r = np.random.default_rng(0)
     c1 = _conv((2, 5, 5), 4, 3, r)
-    never = NeuronParams(i_decay=4096, v_decay=300, vth_mant=netx.NON_SPIKING_VTH_MANT)
+    never = Cuba(i_decay=4096, v_decay=300, vth_mant=netx.NON_SPIKING_VTH_MANT)
     return {
         "dense_readout_no_neuron": [Layer("input", (8,)), _dense(8, 6, r),
                                     _dense(6, 4, r, neuron=None)],

@@ -18,13 +18,14 @@ from hypothesis import strategies as st
 
 from tna import netx
 from tna.errors import TnaError
+from tna.neurons import Cuba
 
 
 def _valid_model() -> netx.NetxModel:
     """input (1, 4, 4) -> conv 2x3x3 pad 1 -> flatten -> dense 3 (readout), with metadata."""
     rng = np.random.default_rng(0)
-    hid = netx.NeuronParams(i_decay=1024, v_decay=123, vth_mant=32)
-    out = netx.NeuronParams(i_decay=1024, v_decay=123, vth_mant=netx.NON_SPIKING_VTH_MANT)
+    hid = Cuba(i_decay=1024, v_decay=123, vth_mant=32)
+    out = Cuba(i_decay=1024, v_decay=123, vth_mant=netx.NON_SPIKING_VTH_MANT)
     layers = [
         netx.Layer("input", (1, 4, 4)),
         netx.Layer("conv", (2, 4, 4), weight=2 * rng.integers(-8, 9, (2, 1, 3, 3)), neuron=hid,

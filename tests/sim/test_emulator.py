@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from tna.errors import TnaError
-from tna.netx import Layer, NetxModel, NeuronParams, synapse_weights
+from tna.netx import Layer, NetxModel, synapse_weights
+from tna.neurons import Cuba, Sdnn
 from tna.sim import emulate, first_difference
 
 
 def small_net(bias=False, delay=False) -> NetxModel:
     rng = np.random.default_rng(0)
-    nrn = NeuronParams(i_decay=1024, v_decay=256, vth_mant=24)
+    nrn = Cuba(i_decay=1024, v_decay=256, vth_mant=24)
     layers = [Layer(type="input", shape=(2, 7, 7)),
               Layer(type="conv", shape=(4, 5, 5), weight=rng.integers(-64, 64, (4, 2, 3, 3)) * 4.0,
                     neuron=nrn, bias=rng.integers(-20, 20, 4) * 1.0 if bias else None,
@@ -20,7 +21,7 @@ def small_net(bias=False, delay=False) -> NetxModel:
                     padding=(0, 0), dilation=(1, 1), groups=1),
               Layer(type="flatten", shape=(100, 1, 1)),
               Layer(type="dense", shape=(6,), weight=rng.integers(-128, 128, (6, 100)) * 2.0,
-                    neuron=NeuronParams(i_decay=512, v_decay=0, vth_mant=2**17 - 1),
+                    neuron=Cuba(i_decay=512, v_decay=0, vth_mant=2**17 - 1),
                     delay=rng.integers(0, 3, 6) * 1.0 if delay else None,
                     in_features=100, out_features=6)]
     return NetxModel(layers=layers)
@@ -83,13 +84,13 @@ def test_dense_weight_handling_matches_netx_rules():
 
 
 @pytest.mark.parametrize("layer, message", [
-    (Layer(type="input", shape=(3,), neuron=NeuronParams(None, None, 1, type="SDNN")),
+    (Layer(type="input", shape=(3,), neuron=Sdnn(vth_mant=1)),
      "CUBA neurons only, not 'SDNN'.*--backend lava-sim"),
     (Layer(type="pool", shape=(3,)), "'pool' layers are not supported"),
 ])
 def test_unsupported_layers_raise(layer, message):
     model = NetxModel(layers=[layer, Layer(type="dense", shape=(2,), weight=np.ones((2, 3)) * 2,
-                                           neuron=NeuronParams(0, 0, 1))])
+                                           neuron=Cuba(0, 0, 1))])
     with pytest.raises(TnaError, match=message):
         emulate(model, np.zeros((1, 3, 2), dtype=int))
 
@@ -104,7 +105,7 @@ def test_bad_arguments_raise():
         emulate(model, inputs(), record=("w",))
     zero = NetxModel(layers=[Layer(type="input", shape=(3,)),
                              Layer(type="dense", shape=(2,), weight=np.zeros((2, 3)),
-                                   neuron=NeuronParams(0, 0, 1))])
+                                   neuron=Cuba(0, 0, 1))])
     with pytest.raises(TnaError, match="all weights are zero"):
         emulate(zero, np.zeros((1, 3, 2), dtype=int))
 

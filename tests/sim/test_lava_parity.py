@@ -6,15 +6,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tna.netx import Layer, NetxModel, NeuronParams, conv_output_shape, read_net, write_net
+from tna.netx import Layer, NetxModel, conv_output_shape, read_net, write_net
+from tna.neurons import Cuba
 from tna.sim.emulator import emulate, first_difference
 from tna.lava.harness import record_lava
 
 pytestmark = pytest.mark.lava
 
 
-def neuron(i_decay=1024, v_decay=512, vth=40) -> NeuronParams:
-    return NeuronParams(i_decay=i_decay, v_decay=v_decay, vth_mant=vth)
+def neuron(i_decay=1024, v_decay=512, vth=40) -> Cuba:
+    return Cuba(i_decay=i_decay, v_decay=v_decay, vth_mant=vth)
 
 
 def dense(n_in, n_out, weight, nrn, bias=None, delay=None) -> Layer:
@@ -146,7 +147,7 @@ def weights(draw, shape):
 
 @st.composite
 def neurons(draw):
-    return NeuronParams(i_decay=draw(DECAYS), v_decay=draw(DECAYS), vth_mant=draw(THRESHOLDS))
+    return Cuba(i_decay=draw(DECAYS), v_decay=draw(DECAYS), vth_mant=draw(THRESHOLDS))
 
 
 @st.composite

@@ -14,13 +14,13 @@ import pytest
 
 from tna import netx
 from tna.errors import TnaError
-from tna.netx import Layer, NetxModel, NeuronParams, read_net, write_net
+from tna.netx import Layer, NetxModel, read_net, write_net
+from tna.neurons import Cuba, Rf, Sdnn, Unknown
 from tna.sim.emulator import emulate, first_difference
 
-NRN = NeuronParams(i_decay=1024, v_decay=512, vth_mant=20)
+NRN = Cuba(i_decay=1024, v_decay=512, vth_mant=20)
 # a resonate-and-fire neuron as lava-dl writes it: netx reads sinDecay / cosDecay
-RF = NeuronParams(i_decay=None, v_decay=None, vth_mant=20, type="RF",
-                  extra={"sinDecay": 300, "cosDecay": 3900})
+RF = Rf(vth_mant=20, type="RF", extra={"sinDecay": 300, "cosDecay": 3900})
 
 
 def no_neuron_net(rng, delay=None, bias=None) -> NetxModel:
@@ -47,7 +47,7 @@ def test_reader_and_tables_follow_netx(tmp_path):
 
 def test_skip_layers_and_neuron_fields_follow_netx(tmp_path):
     rng = np.random.default_rng(8)
-    sdnn = NeuronParams(None, None, 8, type="SDNN")
+    sdnn = Sdnn(vth_mant=8)
     enc = NetxModel(layers=[Layer(type="input", shape=(2, 5, 5), neuron=sdnn),
                             _conv((3, 3, 3), rng.integers(-9, 9, (3, 2, 3, 3)) * 2.0,
                                   neuron=dataclasses.replace(NRN, message_bits=3)),
@@ -73,7 +73,7 @@ def test_skip_layers_and_neuron_fields_follow_netx(tmp_path):
 
 
 def test_emulator_refuses_other_neuron_types_in_one_line():
-    sdnn = NeuronParams(i_decay=None, v_decay=None, vth_mant=4, type="SDNN")
+    sdnn = Sdnn(vth_mant=4)
     model = NetxModel(layers=[Layer(type="input", shape=(3,)),
                               Layer(type="dense", shape=(2,), weight=np.ones((2, 3)) * 2,
                                     neuron=sdnn)])
@@ -168,7 +168,7 @@ def test_input_layer_with_a_neuron_runs_with_skip_layers(tmp_path, encoder):
     from tna.lava.harness import record_lava
 
     rng = np.random.default_rng(7)
-    neuron = NRN if encoder == "cuba" else NeuronParams(None, None, 8, type="SDNN")
+    neuron = NRN if encoder == "cuba" else Sdnn(vth_mant=8)
     model = NetxModel(layers=[
         Layer(type="input", shape=(2, 5, 5), neuron=neuron, weight=np.array(64.0),
               bias=np.array(0.0)),
@@ -219,7 +219,7 @@ def corpus() -> dict:
     rng = np.random.default_rng(5)
     w = lambda *s: rng.integers(-64, 64, s) * 2.0          # noqa: E731
     inp, img = Layer(type="input", shape=(4,)), Layer(type="input", shape=(2, 5, 5))
-    sdnn = NeuronParams(i_decay=None, v_decay=None, vth_mant=8, type="SDNN")
+    sdnn = Sdnn(vth_mant=8)
     return {
         "plain": ([inp, _dense((3,), w(3, 4), neuron=NRN)], True),
         "no_neuron": ([inp, _dense((3,), w(3, 4))], True),
@@ -258,8 +258,8 @@ def corpus() -> dict:
         "weight_1d_does_not_split": ([inp, _dense((3,), w(13), neuron=NRN)], False),
         "dense_rec_no_weight_rec": ([inp, _dense((3,), w(3, 4), neuron=NRN)
                                      ._replace_type("dense_rec")], False),
-        "neuron_type_unknown": ([inp, _dense((3,), w(3, 4), neuron=NeuronParams(
-            1, 1, 1, type="ALIF"))], False),
+        "neuron_type_unknown": ([inp, _dense((3,), w(3, 4), neuron=Unknown(
+            vth_mant=1, type="ALIF", extra={"iDecay": 1, "vDecay": 1}))], False),
         "conv_shape_wrong": ([img, _conv((3, 4, 4), w(3, 2, 3, 3), neuron=NRN)], False),
         "conv_channels_wrong": ([img, _conv((3, 3, 3), w(3, 1, 3, 3), neuron=NRN)], False),
         # an input layer's neuron, weight and bias: netx's Input block leaves net.inp
@@ -402,8 +402,7 @@ def test_lava_sim_runs_what_only_netx_runs(tmp_path, kind):
 
     rng = np.random.default_rng(6)
     w = rng.integers(32, 64, (3, 4)) * 2.0
-    layer = {"sdnn": Layer(type="dense", shape=(3,), weight=w, neuron=NeuronParams(
-                 i_decay=None, v_decay=None, vth_mant=0, type="SDNN")),
+    layer = {"sdnn": Layer(type="dense", shape=(3,), weight=w, neuron=Sdnn(vth_mant=0)),
              "dense_rec": Layer(type="dense_rec", shape=(3,), weight=w, neuron=NRN,
                                 weight_rec=rng.integers(-64, 64, (3, 3)) * 2.0)}[kind]
     path = write_net(NetxModel(layers=[Layer(type="input", shape=(4,)), layer]),

@@ -25,6 +25,7 @@ from tna import metrics, netx
 from tna.console import count, log
 from tna.errors import TnaError
 from tna.export.config import ExportConfig
+from tna.neurons import Cuba
 
 
 def _int_weight(block) -> np.ndarray:
@@ -36,11 +37,8 @@ def _int_weight(block) -> np.ndarray:
     return np.round(w.reshape(w.shape[:-1]) if w.ndim in (3, 5) else w).astype(np.float32)
 
 
-def _neuron(block, vth_scale: int = 1) -> netx.NeuronParams:
-    n = block.neuron
-    vth = int(round(float(n.threshold) * netx.W_SCALE * vth_scale))
-    return netx.NeuronParams(i_decay=int(n.cx_current_decay), v_decay=int(n.cx_voltage_decay),
-                             vth_mant=vth, ref_delay=1, graded_spike=False)
+def _neuron(block, vth_scale: int = 1) -> Cuba:
+    return Cuba.from_slayer(block.neuron, vth_scale)
 
 
 def _conv_layer(layer_spec, block, scale) -> netx.Layer:

@@ -34,7 +34,8 @@ import numpy as np
 from tna import netx
 from tna.errors import TnaError
 from tna.nir.config import ImportConfig
-from tna.nir.semantics import NEURONS, Discrete, discrete
+from tna.neurons import Cuba, Discrete
+from tna.nir.semantics import NEURONS, discrete
 
 SYNAPSES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
 SUPPORTED = ("Input", "Output", "Flatten") + SYNAPSES + NEURONS
@@ -437,7 +438,7 @@ def _layer(index, names, syn: _Synapse, d: Discrete, where) -> tuple:
     w_eff = syn.weight * gain.reshape((-1,) + (1,) * (syn.weight.ndim - 1))
     bias = _voltage_bias(syn, d, gain, where)
     w_int, b_int, vth, exact, err, clipped, v_scale = _quantise(w_eff, theta, bias, where)
-    neuron = netx.NeuronParams(i_decay=i_decay, v_decay=v_decay, vth_mant=vth)
+    neuron = Cuba(i_decay=i_decay, v_decay=v_decay, vth_mant=vth)   # the only target on Loihi
     weight = w_int.astype(np.float32)
     b_int = None if b_int is None else b_int.astype(np.float32)
     if syn.kind == "dense":

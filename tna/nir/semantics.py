@@ -18,29 +18,12 @@ u[t] = (1 - iDecay/4096) u[t-1] + W s[t];  v[t] = (1 - vDecay/4096) v[t-1] + u[t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from tna.errors import TnaError
+from tna.neurons import Discrete   # the normal form; each neuron model gives its own
 
 NEURONS = ("CubaLIF", "CubaLI", "LIF", "LI", "IF")
-
-
-@dataclass
-class Discrete:
-    """One neuron node's discrete-time parameters, each an array of the layer's shape."""
-    a_syn: np.ndarray               # current decay per step, fraction
-    g_syn: np.ndarray               # input -> current gain per step
-    a_mem: np.ndarray               # voltage decay per step, fraction
-    g_mem: np.ndarray               # current -> voltage gain per step
-    bias: np.ndarray                # added to v every step (a_mem * v_leak)
-    threshold: np.ndarray | None    # None: the neuron never spikes (CubaLI, LI)
-    v_reset: np.ndarray | None
-
-    @property
-    def spiking(self) -> bool:
-        return self.threshold is not None
 
 
 def _param(node, name, shape, where) -> np.ndarray:

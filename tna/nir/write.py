@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tna import netx
+from tna import netx, neurons
 from tna.atomic import atomic_path
 from tna.console import log
 from tna.errors import TnaBug, TnaError
@@ -26,40 +26,37 @@ DISCRETISATION = ("forward Euler per step dt, current first: I += dt/tau_syn (w_
                   "v += dt/tau_mem (v_leak + r I - v); spike when v > v_threshold, v = v_reset")
 
 
-def _fraction(decay: int) -> float:
-    """Decay per step as a fraction; 0 becomes ZERO_DECAY_FRACTION (see above)."""
-    return decay / netx.P_SCALE if decay else ZERO_DECAY_FRACTION
-
-
 def _neuron(layer: netx.Layer, dt: float, gain: float, readout: bool, form: str):
-    """CubaLIF with the layer's decays and threshold; the voltage readout as a CubaLI (native
-    form) or as a CubaLIF whose threshold (vThMant 2^17 - 1) it never reaches (portable)."""
+    """The layer's neuron model through its normal form (tna.neurons.Discrete) as a CubaLIF;
+    the voltage readout as a CubaLI (native form) or as a CubaLIF whose threshold (vThMant
+    2^17 - 1) it never reaches (portable). A zero decay is written as ZERO_DECAY_FRACTION."""
     import nir
-    n, shape = netx.neuron_of(layer), _out_shape(layer, ())
-    a_syn, a_mem = _fraction(n.i_decay), _fraction(n.v_decay)
+    shape = _out_shape(layer, ())
+    d = netx.neuron_of(layer).normal_form(shape)      # not None: to_graph checked
+    a_syn = np.where(d.a_syn == 0, ZERO_DECAY_FRACTION, d.a_syn)
+    a_mem = np.where(d.a_mem == 0, ZERO_DECAY_FRACTION, d.a_mem)
 
     def full(value):                 # NIR neuron parameters are per neuron
         return np.broadcast_to(np.asarray(value, dtype=np.float64), shape).copy()
 
-    common = dict(tau_syn=full(dt / a_syn), tau_mem=full(dt / a_mem), r=full(1.0 / a_mem),
-                  v_leak=full(_v_leak(layer, a_mem)), w_in=full(gain / a_syn))
+    common = dict(tau_syn=full(dt / a_syn), tau_mem=full(dt / a_mem), r=full(d.g_mem / a_mem),
+                  v_leak=full(d.bias / a_mem + _v_leak(layer, a_mem)),
+                  w_in=full(gain * d.g_syn / a_syn))
     if readout and form == "native":
         return nir.CubaLI(**common)
-    return nir.CubaLIF(**common, v_threshold=full(_vth_mant(n) / netx.W_SCALE),
-                       v_reset=full(0.0))
+    return nir.CubaLIF(**common, v_threshold=full(d.threshold), v_reset=full(d.v_reset))
 
 
-def _vth_mant(n: netx.NeuronParams) -> int:
-    """The threshold written: a neuron that never spikes (netx's default integrator,
-    vThMant 2^17, or any vThMant at or above tna's 2^17 - 1: v is clipped at 2^23 - 1) as
-    tna's non-spiking readout, vThMant 2^17 - 1, which NIR reads back within Loihi's 17 bits."""
-    return min(int(n.vth_mant), netx.NON_SPIKING_VTH_MANT)
+def _one_step_current(layer: netx.Layer) -> bool:
+    """Whether the layer's current lasts one step (its normal form's a_syn is 1)."""
+    d = netx.neuron_of(layer).normal_form((1,))
+    return bool(np.all(d.a_syn == 1.0))
 
 
 def _bias_in_synapse(layer: netx.Layer) -> bool:
-    """netx adds `bias` to v every step. With iDecay 4096 (the current lasts one step) NIR's
-    synapse bias does exactly that (v += I = W x + b); otherwise it is written as v_leak."""
-    return netx.neuron_of(layer).i_decay == netx.P_SCALE
+    """netx adds `bias` to v every step. When the current lasts one step NIR's synapse bias
+    does exactly that (v += I = W x + b); otherwise it is written as v_leak."""
+    return _one_step_current(layer)
 
 
 def _bias(layer: netx.Layer, n_out: int) -> np.ndarray:
@@ -70,13 +67,14 @@ def _bias(layer: netx.Layer, n_out: int) -> np.ndarray:
     return np.broadcast_to(b / netx.W_SCALE, (n_out,)).astype(np.float32)
 
 
-def _v_leak(layer: netx.Layer, a_mem: float):
+def _v_leak(layer: netx.Layer, a_mem: np.ndarray):
     """v_leak carrying netx's bias when the synapse cannot: v += a_mem (v_leak - v) adds
     a_mem * v_leak each step, so v_leak = (bias / 64) / a_mem (per neuron, or per channel)."""
     if layer.bias is None or _bias_in_synapse(layer):
         return 0.0
-    b = np.asarray(layer.bias, np.float64) / netx.W_SCALE / a_mem
-    return b.reshape(-1, 1, 1) if layer.type == "conv" and b.size > 1 else b.reshape(-1)
+    b = np.asarray(layer.bias, np.float64) / netx.W_SCALE
+    b = b.reshape(-1, 1, 1) if layer.type == "conv" and b.size > 1 else b.reshape(-1)
+    return np.broadcast_to(b, a_mem.shape) / a_mem
 
 
 def _pool_weight(layer: netx.Layer) -> float | None:
@@ -227,10 +225,11 @@ def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT, form: str = "portabl
     if not neuron_ids:
         raise TnaError("the net has no neuron layer, so no NIR graph to write")
     for i in neuron_ids:
-        kind = netx.neuron_of(model.layers[i]).type
-        if kind not in netx.CUBA_TYPES:
-            raise TnaError(f"layer/{i}: '{kind}' neurons have no NIR form here (tna writes "
-                           f"CUBA neurons as NIR's CubaLIF); this net cannot be exported to NIR")
+        n = netx.neuron_of(model.layers[i])
+        if n.normal_form((1,)) is None:
+            raise TnaError(f"layer/{i}: '{n.type}' neurons have no NIR form here (tna writes "
+                           f"{', '.join(neurons.handled_by('normal_form'))} neurons as NIR's "
+                           f"CubaLIF); this net cannot be exported to NIR")
     # the readout neuron (CubaLI in native form): tna's voltage readout, or an output layer
     # that never spikes, which `tna run` reads by its voltage (netx.silent_readout)
     voltage = (model.meta is not None and model.meta.readout == "voltage") or \
@@ -247,8 +246,7 @@ def to_graph(model: netx.NetxModel, dt: float = DEFAULT_DT, form: str = "portabl
         if layer.type not in _TO_NIR:
             raise TnaError(f"layer/{i}: a {layer.type} layer has no NIR form here (tna "
                            f"writes dense, conv and flatten layers)")
-        readout = (voltage and i == neuron_ids[-1]
-                   and _vth_mant(netx.neuron_of(layer)) == netx.NON_SPIKING_VTH_MANT)
+        readout = voltage and i == neuron_ids[-1] and netx.neuron_of(layer).never_spikes
         for name, node in _TO_NIR[layer.type](i, layer, shape, dt, readout, form):
             edges.append((list(nodes)[-1], name))
             nodes[name] = node
@@ -313,9 +311,12 @@ def _same_layer(a: netx.Layer, b: netx.Layer) -> bool:
         x, y = (np.asarray(v, np.float64).reshape(-1) for v in (x, y))
         return x.size in (1, y.size) and np.array_equal(np.broadcast_to(x, y.shape), y)
 
-    def neuron(layer):
+    def neuron(layer):                 # as its normal form, which is what the graph holds
         n = netx.neuron_of(layer)
-        return None if n is None else (n.i_decay, n.v_decay, _vth_mant(n))
+        d = None if n is None else n.normal_form((1,))
+        return None if d is None else tuple(
+            None if x is None else float(np.ravel(x)[0]) for x in (
+                d.a_syn, d.g_syn, d.a_mem, d.g_mem, d.bias, d.threshold, d.v_reset))
 
     def shape(layer):                  # netx writes dense and flatten shapes flat or (n, 1, 1)
         s = tuple(int(v) for v in layer.shape)

@@ -34,8 +34,9 @@ Fixed-point equations, per neuron layer and step t (integers; wrap32 = two's-com
         wrap24(x) = ((x + 2^23) mod 2^24) - 2^23;   netx ignores `delay` on conv layers.
         Unmodified netx: W as in the file, e = 0 (8-bit weights). tna's loader: W and e as for
         dense (optimize_weight_bits, clip, truncate; tna.lava.procs' conv model)
-    neuron (CUBA LIF, du = iDecay - 1, dv = vDecay, bias_exp = 6):
-        if resetting at t (t mod R == (reset_offset + k) mod R): u = v = 0
+    neuron: if resetting at t (t mod R == (reset_offset + k) mod R): state = 0; then the
+        neuron model's fixed-point step (tna.neurons: its `stepper`) on a[t] << 6 and the bias
+        int16(bias) << 6 (netx's bias_exp = 6); for CUBA (tna.neurons.cuba):
         rtz(x) = sign(x) * (|x| >> 12)                                       # round toward zero
         x = wrap32(rtz(u * (4096 - iDecay)) + (a[t] << 6))
         u = x - 2^24 if x > 2^23 else (x + 2^24 if x <= -2^23 else x)        # one 24-bit wrap
@@ -58,8 +59,8 @@ reshaped to (prod(shape), -1) as netx does, and a dense `shape` of any length me
 neurons.
 
 Not supported (TnaError, one line naming the layer and pointing to --backend lava-sim): input
-layers with a neuron (netx leaves their input unconnected), dense_rec layers, neuron types other
-than CUBA/LOIHI (SDNN sigma-delta, RF), layer types netx cannot load; also dense layers whose
+layers with a neuron (netx leaves their input unconnected), dense_rec layers, neuron models
+without a fixed-point step (SDNN sigma-delta, RF), layer types netx cannot load; also dense layers whose
 weights are all zero (netx's optimize_weight_bits fails on them). Where Lava's
 own result is platform-defined (a conv sum beyond +-2^31, cast from float64 to int32) the emulator
 wraps modulo 2^24; with weights in [-256, 255] that needs a fan-in above 2^23 / |input|.
@@ -70,18 +71,18 @@ import dataclasses
 import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
 
+from tna import neurons
 from tna.errors import TnaError
-from tna.netx import (CUBA_TYPES, MAX_DELAY, NETX_LOADABLE, Layer, NetxModel, conv_output_shape,
+from tna.netx import (MAX_DELAY, NETX_LOADABLE, Layer, NetxModel, conv_output_shape,
                       dense_matrix, neuron_of, optimizes_weights, synapse_weights)
+from tna.neurons import ACT_SHIFT, UV_MAX   # synaptic input, bias, threshold: << 6; 24-bit u, v
 
-UV_MAX = 2**23                 # u, v are 24-bit signed on Loihi
-DECAY_UNITY = 4096             # decays are in units of 1/4096 per step
-ACT_SHIFT = 6                  # synaptic input, bias and threshold are MSB-aligned by 6 bits
-BIAS_EXP = 6                   # netx sets bias_exp = 6 for CUBA neurons
+BIAS_EXP = 6                   # netx sets bias_exp = 6 for its neurons
 F32_EXACT = 2**24              # float32 holds every integer below this exactly
 F64_EXACT = 2**53
 RECORDABLE = ("spikes", "u", "v")
@@ -212,9 +213,7 @@ class _Stage:
     padding: tuple = (0, 0)
     dilation: tuple = (1, 1)
     groups: int = 1
-    i_mul: int = DECAY_UNITY       # 4096 - iDecay
-    v_mul: int = DECAY_UNITY       # 4096 - vDecay
-    vth: int = 0                   # vThMant << 6
+    step: Callable | None = None   # the neuron model's fixed-point step (tna.neurons.base.Step)
     bias: np.ndarray | None = None     # int64, already int16-wrapped and << 6, per neuron
     reset_offset: int = 0          # netx's per-layer reset offset
     lag: int = 1                   # Lava steps from input to neurons: 1 per synapse, 0 for a_in
@@ -233,12 +232,9 @@ def _neuron_params(stage: _Stage, layer: Layer, where: str) -> None:
     n = neuron_of(layer)                  # netx's default integrator for a dense layer without one
     if n is None:
         raise TnaError(f"{where}: no neuron group; netx needs one on every conv layer")
-    if n.type not in CUBA_TYPES:
-        raise TnaError(f"{where}: the emulator runs CUBA neurons only, not '{n.type}'; run this "
-                       f"net on Lava (tna run --backend lava-sim)")
-    stage.i_mul = DECAY_UNITY - int(n.i_decay)
-    stage.v_mul = DECAY_UNITY - int(n.v_decay)
-    stage.vth = int(n.vth_mant) << ACT_SHIFT
+    stage.step = n.stepper()
+    if stage.step is None:
+        raise TnaError(_not_emulated(n, where))
     if layer.bias is not None:
         b = np.asarray(layer.bias).astype(int).astype(np.int32)
         n_out = int(np.prod(stage.shape))
@@ -328,10 +324,14 @@ def unsupported(model: NetxModel) -> str | None:
         if layer.type not in _PLANNERS:
             return _unsupported_type(where, layer.type)
         n = neuron_of(layer)
-        if n is not None and n.type not in CUBA_TYPES:
-            return (f"{where}: the emulator runs CUBA neurons only, not '{n.type}'; run this "
-                    f"net on Lava (tna run --backend lava-sim)")
+        if n is not None and n.stepper() is None:
+            return _not_emulated(n, where)
     return None
+
+
+def _not_emulated(n, where: str) -> str:
+    return neurons.refusal(n, where, "the emulator", "stepper",
+                           "run this net on Lava (tna run --backend lava-sim)")
 
 
 @dataclass
@@ -568,7 +568,7 @@ class _Runner:
 
     def neurons(self, a6: torch.Tensor, j0: int, reset_interval: int | None,
                 want_u: bool, want_v: bool):
-        """LIF dynamics for raw steps j0.. (zero state before j0).
+        """Neuron dynamics for raw steps j0.. (zero state before j0).
 
         a6: (count, N, n) synaptic input already << 6. Returns spikes (count, N, n) bool and
         u, v (int32) or None.
@@ -580,55 +580,17 @@ class _Runner:
         spikes = torch.empty((count, batch, self.n), dtype=torch.bool, device=self.device)
         us = torch.empty((count, batch, self.n), dtype=torch.int32, device=self.device) if want_u else None
         vs = torch.empty((count, batch, self.n), dtype=torch.int32, device=self.device) if want_v else None
-        i_frac, v_frac = s.i_mul / DECAY_UNITY, s.v_mul / DECAY_UNITY
-        ibuf = torch.empty((batch, self.n), dtype=torch.int64, device=self.device)
         for c in range(count):
             j = j0 + c
             if reset_interval is not None and (j + 1) % reset_interval == s.reset_offset % reset_interval:
                 u.zero_()
                 v.zero_()
-            # u = wrap24(wrap32(rtz(u * (4096 - iDecay)) + (a << 6)))
-            if s.i_mul == 0:
-                u.copy_(a6[c])
-            else:
-                if s.i_mul != DECAY_UNITY:
-                    _rtz_(u, i_frac, ibuf)
-                u.add_(a6[c])
-            lo, hi = torch.aminmax(u)
-            if hi > UV_MAX or lo <= -UV_MAX:
-                u = _fwrap32(u)
-                u = torch.where(u > UV_MAX, u - 2 * UV_MAX, torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u))
-            # v = clip(wrap32(rtz(v * (4096 - vDecay)) + u + bias)), then spike and reset
-            if s.v_mul == 0:
-                v.copy_(u)
-            else:
-                if s.v_mul != DECAY_UNITY:
-                    _rtz_(v, v_frac, ibuf)
-                v.add_(u)
-            if self.bias is not None:
-                v.add_(self.bias)
-            lo, hi = torch.aminmax(v)
-            if hi >= UV_MAX or lo <= -UV_MAX:
-                v = _fwrap32(v).clamp_(-(UV_MAX - 1), UV_MAX - 1)
-            spk = torch.gt(v, s.vth, out=spikes[c])
-            v.masked_fill_(spk, 0)
+            u, v = s.step(u, v, a6[c], self.bias, spikes[c])
             if us is not None:
                 us[c] = u
             if vs is not None:
                 vs[c] = v
         return spikes, us, vs
-
-
-def _rtz_(x: torch.Tensor, frac: float, buf: torch.Tensor) -> None:
-    """x = trunc(x * frac) in place; float->int64 casts truncate and beat torch.trunc on CPU."""
-    x.mul_(frac)
-    buf.copy_(x)
-    x.copy_(buf)
-
-
-def _fwrap32(x: torch.Tensor) -> torch.Tensor:
-    """Two's-complement int32 wrap of integer-valued float64."""
-    return x - 2.0**32 * torch.floor((x + 2.0**31) / 2.0**32)
 
 
 def _to_slayer(x: torch.Tensor, shape: tuple) -> torch.Tensor:
