@@ -94,3 +94,20 @@ def test_no_progress_bars_in_a_log_file(digits_net):
     assert out.returncode == 0, out.stderr
     assert "\r" not in out.stderr and "it/s" not in out.stderr
     assert "running 359 samples on reference ..." in out.stderr
+
+
+def test_a_net_runs_at_fewer_steps_than_trained(digits_net):
+    """--timesteps T' < T: every backend runs the first T' steps and the readout sums T'; the
+    reference and the emulator still agree exactly, and more steps than trained are refused."""
+    from tna.errors import TnaError
+    full = run(digits_net, RunConfig(backend="emulator", progress=False))
+    short = run(digits_net, RunConfig(backend="emulator", timesteps=2, progress=False))
+    assert short.ok and short.parity[0]["spike_values_differing"] == 0
+    assert (short.timesteps, short.trained_timesteps) == (2, 5)
+    assert (full.timesteps, full.trained_timesteps) == (5, 5)
+    assert short.outputs["emulator"].logits.shape == full.outputs["emulator"].logits.shape
+    assert not np.array_equal(short.outputs["emulator"].logits, full.outputs["emulator"].logits)
+    assert "at T' = 2 of the T = 5 steps it was trained with" in short.summary()
+    assert short.to_dict()["timesteps"] == 2
+    with pytest.raises(TnaError, match="trained with T = 5; it runs at that many steps or fewer"):
+        run(digits_net, RunConfig(backend="emulator", timesteps=6, progress=False))

@@ -24,7 +24,7 @@ class RunConfig:
     report: str | None = None         # parity.json to write (and, next to it, confusion and spike raster PNGs)
     plot: str | None = None           # folder for confusion.png and raster.png (default: next to --report)
     tolerance: float = 0.0            # % of samples allowed to differ (any output value); 0 = exact
-    timesteps: int | None = None      # T for files without tna metadata (default: the --input's T)
+    timesteps: int | None = None      # steps per sample: T for files without tna metadata (default: the --input's T); for a tna file, T' < its T runs the first T' steps (accuracy at fewer steps)
     readout: str | None = None        # voltage | spike; default: the file's (for foreign files spike, or voltage when the output layer cannot spike)
     input_message_bits: int | None = None   # graded input bits; default: the file's (0 = binary)
     lava_models: str = "fast"         # fast: exact faster conv, async runtime | stock: lava-nc's own fixed_pt models

@@ -35,6 +35,8 @@ class RunResult:
     plots: list = field(default_factory=list)   # PNGs written
     readout: str = "spike"             # what the run read out: 'voltage' | 'spike' (the Job's)
     loihi2: dict | None = None         # the net's Loihi 2 fit estimate (tna.estimate, no activity)
+    timesteps: int | None = None       # steps each sample ran (T' when fewer than trained)
+    trained_timesteps: int | None = None   # the file's T (its tna metadata), None without one
 
     @property
     def class_names(self) -> list:
@@ -60,7 +62,8 @@ class RunResult:
              "seconds": {k: round(o.seconds, 3) for k, o in self.outputs.items()},
              "predictions": None if self.predictions is None else self.predictions.tolist(),
              "readout": self.readout, "plots": [str(p) for p in self.plots],
-             "metadata": self.meta, "loihi2_estimate": self.loihi2}
+             "metadata": self.meta, "loihi2_estimate": self.loihi2,
+             "timesteps": self.timesteps, "trained_timesteps": self.trained_timesteps}
         if self.confusion is not None:
             from tna.metrics import per_class
             names = self.class_names or [str(i) for i in range(len(self.confusion))]
@@ -76,6 +79,9 @@ class RunResult:
 
     def summary(self) -> str:
         lines = [f"{self.net}: {count(self.samples, 'sample')} on {', '.join(self.outputs)}"]
+        if self.trained_timesteps and self.timesteps and self.timesteps < self.trained_timesteps:
+            lines[0] += (f", at T' = {self.timesteps} of the T = {self.trained_timesteps} "
+                         f"steps it was trained with (the readout sums {self.timesteps})")
         for name, o in self.outputs.items():
             acc = f", accuracy {self.accuracy[name]:.2f}%" if name in self.accuracy else ""
             lines.append(f"  {name:<10} {o.seconds:8.2f} s ({_rate(self.samples, o.seconds)})"
@@ -139,7 +145,12 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
             inputs = inputs[:cfg.limit]
     else:
         inputs, labels = dataset_inputs(model, cfg)
-    if meta is not None and inputs.shape[-1] != meta.timesteps:
+    if meta is not None and cfg.timesteps is not None:
+        if cfg.timesteps > meta.timesteps:
+            raise TnaError(f"--timesteps {cfg.timesteps}: the net was trained with T = "
+                           f"{meta.timesteps}; it runs at that many steps or fewer")
+        inputs = inputs[..., :cfg.timesteps]     # accuracy at T' < T: the first T' steps
+    if meta is not None and inputs.shape[-1] != (cfg.timesteps or meta.timesteps):
         raise TnaError(f"inputs have T = {inputs.shape[-1]} steps but the net was trained with "
                        f"T = {meta.timesteps}")
     job = Job(net_path=str(net_path), model=model, inputs=inputs,
@@ -151,6 +162,8 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     layer_names = {i: f"layer/{i + cfg.skip_layers}" for i in range(len(model.layers))}
     result = _result(net_path, cfg, meta, outputs, names, labels, layer_names)
     result.readout = job.readout
+    result.timesteps = int(inputs.shape[-1])
+    result.trained_timesteps = meta.timesteps if meta is not None else None
     # cores and chips only: time and energy need an activity count (tna inspect --loihi2)
     from tna.estimate import EstimateConfig, estimate
     result.loihi2 = estimate(model, EstimateConfig(loader=cfg.loader)).to_dict()
