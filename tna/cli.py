@@ -18,16 +18,20 @@ _HELP_FIELDS = {}   # filled per config class: field name -> help text from the 
 
 
 def _field_help(cls) -> dict:
-    """The trailing comment of each dataclass field line, used as its --help text."""
+    """The trailing comment of each dataclass field line, used as its --help text (fields
+    inherited from the training methods' option classes too)."""
     import inspect
     import re
     if cls in _HELP_FIELDS:
         return _HELP_FIELDS[cls]
     helps = {}
-    for line in inspect.getsource(cls).splitlines():
-        m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.*)$", line)
-        if m:
-            helps[m[1]] = m[2]
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        for line in inspect.getsource(klass).splitlines():
+            m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.*)$", line)
+            if m:
+                helps[m[1]] = m[2]
     _HELP_FIELDS[cls] = helps
     return helps
 
@@ -45,7 +49,9 @@ def config_options(cls, skip=()):
     """Decorator adding one option per field of config dataclass `cls` (default: not given)."""
     def deco(f):
         helps = _field_help(cls)
-        for fld in reversed(dataclasses.fields(cls)):
+        own = cls.__dict__.get("__annotations__", {})     # the class's own fields first
+        fields = sorted(dataclasses.fields(cls), key=lambda fld: fld.name not in own)
+        for fld in reversed(fields):
             if fld.name in skip:
                 continue
             flag = "--" + fld.name.replace("_", "-")
@@ -117,10 +123,22 @@ def cli(ctx, debug):
 from tna.train.config import TrainConfig  # noqa: E402  (light: no torch import)
 
 
-@cli.command(epilog="\n".join([
+def _train_help() -> str:
+    """`tna train --help`: what the command does and every registered method, from its module."""
+    from tna.train.methods import METHODS
+    return "\n".join([
+        "Train a base SNN (with its twin for --method tna) and write a run folder.", "",
+        "The run folder holds checkpoint.pt (latest), best.pt, metrics.jsonl, curves.png, "
+        "config.yaml and result.json (test accuracy of the best epoch).", "", "\b",
+        "Methods (--method NAME; join them with '+' to sum their losses: tna+self-distill):",
+        *(f"  {m.name:<13} {m.source}" for m in METHODS.values())])
+
+
+@cli.command(help=_train_help(), epilog="\n".join([
     "\b",
     "Examples:",
     "  tna train --dataset digits --arch mlp --epochs 6 --ternary-after 3 --out runs/digits",
+    "  tna train --dataset digits --arch mlp --epochs 6 --method tna+self-distill --out runs/sd",
     "  tna train --config fmnist-cpu           # Fashion-MNIST TNA T-SNN on 2 CPU cores, ~1 h",
     "  tna train --config paper-fmnist         # the paper's settings: needs its 250-epoch budget",
     "  tna train --config fmnist-gpu --device cuda --nproc 4     # data-parallel on 4 GPUs"]))
@@ -377,6 +395,11 @@ def validate(net, skip_layers):
 
 
 # --------------------------------------------------------------------------- bench
+def _method_names() -> list:
+    from tna.train.methods import METHODS
+    return list(METHODS)
+
+
 def _bench_config_help() -> str:
     from tna.config import presets
     return ("YAML file of bench keys (preset, train, methods, weights, seeds, alphas, teacher, "
@@ -415,7 +438,9 @@ def _csv_list(text, kind=str, flag=""):
               "from, e.g. fmnist-cpu.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="A training key over the preset, for every cell (repeatable): --set epochs=8")
-@click.option("--methods", default=None, help="Comma list of single, tna, kd, kd-ce.")
+@click.option("--methods", default=None,
+              help="Comma list of training methods: " + ", ".join(_method_names())
+              + "; a+b sums two methods' losses (tna+self-distill).")
 @click.option("--weights", default=None, help="Comma list of fp, ternary, binary.")
 @click.option("--seeds", default=None, help="A count (3: seeds 0, 1, 2) or a comma list.")
 @click.option("--alphas", default=None, help="Comma list of alphas for tna and kd-ce cells.")

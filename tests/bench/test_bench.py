@@ -223,3 +223,54 @@ def test_alpha_sweep_table_and_its_weight_mode():
     assert "| 0.01 | 91.50 ± 0.71 (2) | 91.60 ± 0.71 (2) | – | – |" in text
     assert "| 0.0001 | 90.50 ± 0.71 (2) |" in text
     assert "α sweep" not in tables([r for r in records if r["alpha"] != 1e-2], "digits")
+
+
+def test_new_methods_get_columns_claims_and_markers_from_the_registry(tmp_path):
+    from tna.bench.report import plot_memory, plot_methods, tables
+
+    def rec(method, alpha, seed, acc):
+        return dict(cell=f"{method}-ternary-{alpha}-{seed}", method=method, weights="ternary",
+                    alpha=alpha, seed=seed, torch_test_acc=acc, deployed_acc=acc,
+                    parity=True, arch="mlp", epochs=1, hardware="cpu", weight_kib_needed=1.0,
+                    weight_kib_netx=1.0, dataset="digits")
+    records = [rec("single", None, s, 85.0 + s) for s in (0, 1)]
+    records += [rec("tna", 1e-4, s, 86.0 + s) for s in (0, 1)]
+    records += [rec("self-distill", None, s, 87.0 + s) for s in (0, 1)]
+    records += [rec("tna+tasg", 1e-4, s, 88.0 + s) for s in (0, 1)]
+    text = tables(records, "digits")
+    for column in ("single (PyTorch)", "TNA (PyTorch)", "self-distill (PyTorch)",
+                   "TNA+TASG (PyTorch)"):
+        assert column in text
+    assert "| self-distill beats a single network (T-SNN) | +2.00 [+2.00, +2.00] | holds |" \
+        in text
+    assert "| self-distill beats TNA (T-SNN) | +1.00" in text
+    assert "TNA+TASG beats TNA (T-SNN) | +2.00" in text
+    plot_methods(records, tmp_path)
+    assert plot_memory(records, tmp_path).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_variant_is_a_method_with_its_own_options_and_cells_report_accuracy_by_t(tmp_path):
+    """variants: {decays: {method: single, learn_decays: true}} trains single with learned
+    decays under its own name, compared with single; every cell reports its deployed accuracy
+    at T' = 1..T, whose last value is the deployed accuracy."""
+    out = tmp_path / "b"
+    bench(BenchConfig(preset="digits-quick", train={"epochs": 1, "ternary_after": 0},
+                      methods=["single", "decays"], weights=["ternary"], seeds=1,
+                      variants={"decays": {"method": "single", "learn_decays": True,
+                                           "decay_lr": 20.0}},
+                      progress=False, out=str(out)))
+    r = json.loads((out / "decays-ternary-s0" / "cell.json").read_text())
+    assert r["train_method"] == "single" and r["options"] == {"learn_decays": True,
+                                                               "decay_lr": 20.0}
+    assert r["parity"] is True
+    cfg = (out / "decays-ternary-s0" / "run" / "config.yaml").read_text()
+    assert "learn_decays: true" in cfg and "method: single" in cfg
+    by_t = [float(a) for a in r["deployed_acc_by_t"].split("/")]
+    assert len(by_t) == 5 and by_t[-1] == round(r["deployed_acc"], 2)   # digits-quick: T = 5
+    tables = (out / "tables.md").read_text()
+    assert "## Accuracy at fewer time steps" in tables
+    assert "decays beats a single network (T-SNN)" in tables
+    with pytest.raises(TnaError, match="variants: 'kd' is a method's name"):
+        BenchConfig(methods=["single"], variants={"kd": {"method": "kd"}})
+    with pytest.raises(TnaError, match="variants: x: 'seed' is set per cell by the grid"):
+        BenchConfig(methods=["single"], variants={"x": {"method": "single", "seed": 3}})

@@ -20,6 +20,8 @@ RUNS = {
     "pool": dict(arch="4c3-ap2-8-out", weights="ternary"),
     # full precision (8-bit) weights, for export --ternary
     "fp": dict(arch="16-12-out", weights="fp"),
+    # learned decays (--learn-decays): the file must hold the decays the net trained with
+    "decays": dict(arch="4c3s2-16-out", weights="ternary", learn_decays=True, decay_lr=20.0),
     # rate-coded binary spikes in: no input scaling, so the model and the file see the same
     "pool-rate": dict(arch="4c3-ap2-8-out", weights="fp", encoding="rate"),
 }

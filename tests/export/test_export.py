@@ -283,3 +283,26 @@ def test_an_interrupted_run_says_which_checkpoint_and_refuses_a_silent_fp_net(tm
     assert "no best.pt" in err and "exporting checkpoint.pt, epoch 1 of 3, weights fp" in err
     assert netx.read_net(tmp_path / "t.net").meta.weights == "ternary"
     assert "ternary weights" in err and "checked by tna's emulator" in err
+
+
+def test_learned_decays_are_exported_as_trained_and_deploy_exactly(trained, tmp_path):
+    """--learn-decays: each layer's decays moved off their start in training; the file holds
+    exactly the 1/4096-grid values the forward pass used; reference = emulator on every test
+    sample and = Lava on some."""
+    from tna.deploy import RunConfig, run
+    best = trained("decays")
+    state = torch.load(best, weights_only=False)
+    learned = [(round(float(state["model"][f"blocks.{i}.neuron.current_decay"])),
+                round(float(state["model"][f"blocks.{i}.neuron.voltage_decay"])))
+               for i in (0, 2, 3)]                  # conv, dense, readout (1 is flatten)
+    assert all(d != (1024, 123) for d in learned)   # trained away from 0.25 / 0.03 (BASE)
+    path = tmp_path / "d.net"
+    do_export(best, path)
+    model = netx.read_net(path)
+    assert [(n.i_decay, n.v_decay) for n in (netx.neuron_of(la) for la in model.layers)
+            if n is not None] == learned
+    emulated = run(path, RunConfig(backend="emulator", progress=False))
+    assert emulated.ok and emulated.samples == 359
+    assert emulated.parity[0]["spike_values_differing"] == 0
+    lava = run(path, RunConfig(backend="lava-sim", limit=20, progress=False))
+    assert lava.ok and lava.parity[0]["voltage_values_differing"] == 0

@@ -136,3 +136,33 @@ def test_constant_input_computes_the_first_synapse_once_with_the_same_result(mon
     ref = build_model(spec, seed=0).eval()(x)
     monkeypatch.setenv("TNA_DYNAMICS", "torch")
     torch.testing.assert_close(build_model(spec, seed=0).eval()(x), ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("forced", [None, "fused", "torch", "slayer"])
+def test_learned_decays_get_gradients_on_every_path_and_stay_on_the_grid(forced, monkeypatch):
+    """With learn_decays each layer's current and voltage decay is a parameter; the fused
+    kernel has no gradient for it, so a CPU run takes slayer's PyTorch path (same values)."""
+    if forced:
+        monkeypatch.setenv("TNA_DYNAMICS", forced)
+    else:
+        monkeypatch.delenv("TNA_DYNAMICS", raising=False)
+    spec = make_spec("8c3s2-16-out", (1, 8, 8), 10, current_decay=0.5, voltage_decay=0.1,
+                     learn_decays=True)
+    assert dynamics.select("cpu", learned=True) != "fused"
+    model = build_model(spec, seed=0).train()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 16, (8, 1, 8, 8, 5), generator=g).float() / 15
+    y = torch.randint(0, 10, (8,), generator=g)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    decays = [(n, p) for n, p in model.named_parameters() if n.endswith("_decay")]
+    assert len(decays) == 6                          # current and voltage, per neuron layer
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for _, p in decays)
+    with torch.no_grad():                            # an update off the grid and past 4096
+        for _, p in decays:
+            p.add_(5000.3)
+    model.eval()
+    model(x)
+    for block in model.blocks:
+        if getattr(block, "neuron", None) is not None:
+            assert int(block.neuron.cx_current_decay) == 4096     # clamped in the forward pass
+            assert float(block.neuron.current_decay) == 4096.0

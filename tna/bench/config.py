@@ -5,9 +5,11 @@ from dataclasses import dataclass, field
 
 from tna.config import check_int
 from tna.errors import TnaError
-from tna.train.config import METHODS, WEIGHT_MODES
+from tna.train import methods as train_methods
+from tna.train.config import WEIGHT_MODES
 
 TEACHERS = ("single-fp", "tna-twin")
+GRID_KEYS = ("method", "weights", "seed", "out", "resume", "teacher", "progress")   # per cell
 
 
 @dataclass(frozen=True)
@@ -15,12 +17,13 @@ class BenchConfig:
     # the grid: every method x weight mode x seed, and every alpha for methods that use one
     preset: str | None = None         # training config (name or YAML) every cell starts from
     train: dict = field(default_factory=dict)   # TrainConfig keys over the preset (epochs: 8)
-    methods: list = field(default_factory=lambda: ["single", "tna"])
+    methods: list = field(default_factory=lambda: ["single", "tna"])   # --method names (tna+self-distill too) or names of `variants`
+    variants: dict = field(default_factory=dict)   # name -> {method: M, TrainConfig keys...}: a method with its own options, e.g. kd-kl: {method: kd, kd_loss: kl}
     weights: list = field(default_factory=lambda: ["fp", "ternary"])
     seeds: int | list = 3             # a count (0..N-1) or a list of seeds
-    alphas: list | None = None        # tna / kd-ce only; None = the training config's alpha
-    teacher: str = "single-fp"        # kd / kd-ce teacher: the grid's single fp net of the same
-                                      # seed, or the twin of its tna cell (same weights and alpha)
+    alphas: list | None = None        # methods whose loss uses alpha (tna, kd-ce); None = the training config's alpha
+    teacher: str = "single-fp"        # teacher of methods with one (kd, kd-ce): the grid's single fp net of
+                                      # the same seed, or the twin of its tna cell (same weights and alpha)
     # how to run it
     jobs: int = 1                     # cells at once: processes on CPU, several cells on one GPU
     deploy_limit: int | None = None   # deployed accuracy on the first N test samples (None: all)
@@ -33,19 +36,40 @@ class BenchConfig:
         def bad(key, what):
             raise TnaError(f"{key} = {getattr(self, key)!r}: {what}")
 
-        for key, options in (("methods", METHODS), ("weights", WEIGHT_MODES)):
+        for key, options in (("methods", tuple(train_methods.METHODS)), ("weights", WEIGHT_MODES)):
             v = getattr(self, key)
-            if not isinstance(v, list) or not v or any(m not in options for m in v):
+            if not isinstance(v, list) or not v or any(not isinstance(m, str) for m in v) or (
+                    key == "weights" and any(m not in options for m in v)):
                 bad(key, f"a non-empty list of {', '.join(options)}")
             if len(set(v)) != len(v):
                 bad(key, "lists a value twice")
+        if not isinstance(self.variants, dict):
+            bad("variants", "a mapping of names to {method: M, training keys...}")
+        for name, v in self.variants.items():
+            if not isinstance(v, dict) or not isinstance(v.get("method"), str):
+                raise TnaError(f"variants: {name}: give its method (method: M) and the training "
+                               f"keys it changes")
+            if name in train_methods.METHODS or train_methods.base.SEP in str(name):
+                raise TnaError(f"variants: {name!r} is a method's name or holds "
+                               f"'{train_methods.base.SEP}'; give the variant a name of its own")
+            grid = [k for k in v if k != "method" and k.replace("-", "_") in GRID_KEYS]
+            if grid:
+                raise TnaError(f"variants: {name}: {grid[0]!r} is set per cell by the grid")
+        for m in self.methods:            # registered methods, their a+b, or variants
+            try:
+                train_methods.parse_method(self.method_of(m))
+            except TnaError as e:
+                bad("methods", str(e))
         if self.teacher not in TEACHERS:
             bad("teacher", f"choose one of {', '.join(TEACHERS)}")
-        if any(m in ("kd", "kd-ce") for m in self.methods):
-            need = "single" if self.teacher == "single-fp" else "tna"
-            if need not in self.methods or (need == "single" and "fp" not in self.weights):
-                bad("methods", f"kd and kd-ce with teacher {self.teacher} need the "
-                               f"'{need}' method{' with fp weights' if need == 'single' else ''}"
+        taught = [m for m in self.methods
+                  if train_methods.extra_net(self.method_of(m)) == "teacher"]
+        if taught:
+            baseline = self.teacher == "single-fp"
+            need = train_methods.base.with_role("baseline" if baseline else "main")
+            if need not in self.methods or (baseline and "fp" not in self.weights):
+                bad("methods", f"the teacher {self.teacher} of {', '.join(taught)}: its cells "
+                               f"need the '{need}' method{' with fp weights' if baseline else ''}"
                                f" in the grid")
         if isinstance(self.seeds, bool) or (isinstance(self.seeds, int) and self.seeds < 1):
             bad("seeds", "a count ≥ 1 or a list of seeds")
@@ -62,10 +86,19 @@ class BenchConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(key, "must be a whole number ≥ 1")
         check_int("deploy_limit", self.deploy_limit, 1, allow_none=True)
-        for key in ("method", "weights", "seed", "out", "resume", "teacher", "progress"):
+        for key in GRID_KEYS:
             if key in self.train or key.replace("_", "-") in self.train:
                 raise TnaError(f"train: {key!r} is set per cell by the grid; use the bench's "
                                f"own keys (methods, weights, seeds, teacher, out)")
+
+    def method_of(self, name: str) -> str:
+        """The training method of grid name `name`: a variant's method, else the name."""
+        return self.variants[name]["method"] if name in self.variants else name
+
+    def options_of(self, name: str) -> dict:
+        """The training keys a variant sets (empty for a plain method)."""
+        return {k.replace("-", "_"): v for k, v in self.variants.get(name, {}).items()
+                if k != "method"}
 
     @property
     def seed_list(self) -> list:

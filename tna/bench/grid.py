@@ -13,23 +13,31 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tna.atomic import write_text
 from tna.bench.config import BenchConfig
-from tna.errors import TnaError
+from tna.errors import TnaBug, TnaError
+from tna.train import methods as train_methods
 
-ALPHA_METHODS = ("tna", "kd-ce")     # the methods whose loss has an alpha-weighted MSE
-KD_METHODS = ("kd", "kd-ce")
+
+def has_teacher(method: str) -> bool:
+    """Whether cells of `method` learn from a teacher cell (kd, kd-ce): they run after it."""
+    return train_methods.extra_net(method) == "teacher"
 
 
 @dataclass(frozen=True)
 class Cell:
-    method: str
+    method: str                      # a registered method, a+b (tna.train.methods) or a variant
     weights: str
     seed: int
     alpha: float | None = None       # None: the method has no alpha
+    trains: str | None = field(default=None, compare=False)   # a variant's method (else None)
+
+    @property
+    def train_method(self) -> str:
+        return self.trains or self.method
 
     @property
     def name(self) -> str:
@@ -46,7 +54,7 @@ def base_train_dict(cfg: BenchConfig) -> dict:
 
 
 def grid_alphas(cfg: BenchConfig) -> list:
-    """The alphas of tna / kd-ce cells: the bench's, else the training config's."""
+    """The alphas of cells whose loss uses alpha: the bench's, else the training config's."""
     return [float(a) for a in (cfg.alphas or [base_train_dict(cfg).get("alpha", 1e-4)])]
 
 
@@ -54,34 +62,38 @@ def cells(cfg: BenchConfig) -> list:
     """Every cell of the grid, teachers before the kd cells that need them."""
     alphas = grid_alphas(cfg)
     out = []
-    for method in sorted(cfg.methods, key=lambda m: m in KD_METHODS):
+    for method in sorted(cfg.methods, key=lambda m: has_teacher(cfg.method_of(m))):
+        trains = cfg.method_of(method)
         for weights in cfg.weights:
-            for alpha in (alphas if method in ALPHA_METHODS else [None]):
+            for alpha in (alphas if train_methods.uses_alpha(trains) else [None]):
                 for seed in cfg.seed_list:
-                    out.append(Cell(method, weights, seed, alpha))
+                    out.append(Cell(method, weights, seed, alpha,
+                                    trains if trains != method else None))
     return out
 
 
 def teacher_cell(cell: Cell, cfg: BenchConfig) -> Cell:
-    """The grid cell whose network teaches a kd / kd-ce cell (see BenchConfig.teacher)."""
+    """The grid cell whose network teaches a kd / kd-ce cell (see BenchConfig.teacher): the
+    baseline method's fp cell, or the main method's (tna's) cell, whose twin teaches."""
     if cfg.teacher == "single-fp":
-        return Cell("single", "fp", cell.seed)
+        return Cell(train_methods.base.with_role("baseline"), "fp", cell.seed)
     alphas = grid_alphas(cfg)
     alpha = cell.alpha if cell.alpha in alphas else alphas[0]
-    return Cell("tna", cell.weights, cell.seed, alpha)
+    return Cell(train_methods.base.with_role("main"), cell.weights, cell.seed, alpha)
 
 
 def train_config(cell: Cell, cfg: BenchConfig, threads: int = 0):
     from tna.config import from_dict
     from tna.train import TrainConfig
     d = base_train_dict(cfg)
-    d.update(method=cell.method, weights=cell.weights, seed=cell.seed, progress=False,
+    d.update(cfg.options_of(cell.method))
+    d.update(method=cell.train_method, weights=cell.weights, seed=cell.seed, progress=False,
              out=str(Path(cfg.out) / cell.name / "run"))
     if cell.alpha is not None:
         d["alpha"] = cell.alpha
     if threads and not d.get("threads"):
         d["threads"] = threads
-    if cell.method in KD_METHODS:
+    if has_teacher(cell.train_method):
         d["teacher"] = str(teacher_path(cell, cfg))
     return from_dict(TrainConfig, d, where=f"bench cell {cell.name}")
 
@@ -145,13 +157,14 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
 
     from tna.deploy import RunConfig, run
     from tna.deploy.inspect import costs
+    from tna.deploy.runner import accuracy_by_timesteps
     from tna.export import ExportConfig, export
     from tna.train import train
 
     if threads:
         torch.set_num_threads(threads)
     t0 = time.time()
-    if cell.method in KD_METHODS and cfg.teacher == "tna-twin":
+    if has_teacher(cell.train_method) and cfg.teacher == "tna-twin":
         twin = teacher_path(cell, cfg)
         if not twin.exists():
             _write_twin(Path(cfg.out) / teacher_cell(cell, cfg).name / "run" / "best.pt", twin)
@@ -169,13 +182,18 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
                                     progress=False, force=True))   # the cell's own file
     deployed = run(net, RunConfig(backend="emulator", compare="reference,emulator",
                                   limit=cfg.deploy_limit, progress=False))
+    by_t = accuracy_by_timesteps(net, RunConfig(backend="emulator", limit=cfg.deploy_limit,
+                                                progress=False))
+    if by_t[max(by_t)] != deployed.accuracy.get("emulator"):
+        raise TnaBug(f"{cell.name}: the emulator's accuracy at all T steps, {by_t[max(by_t)]}%, "
+                     f"is not the deployed run's {deployed.accuracy.get('emulator')}%")
     cost = costs(net, measure=True, limit=cfg.activity_samples)
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
                if line.strip()]
     record = {
-        "cell": cell.name, "method": cell.method, "weights": cell.weights, "seed": cell.seed,
-        "alpha": cell.alpha,
-        "teacher": teacher_cell(cell, cfg).name if cell.method in KD_METHODS else None,
+        "cell": cell.name, "method": cell.method, "train_method": cell.train_method,
+        "weights": cell.weights, "seed": cell.seed, "alpha": cell.alpha,
+        "teacher": teacher_cell(cell, cfg).name if has_teacher(cell.train_method) else None,
         "dataset": tcfg.dataset, "arch": tcfg.arch, "epochs": tcfg.epochs,
         "ternary_after": tcfg.compress_after if cell.weights != "fp" else None,
         "torch_test_acc": round(result["test_acc"], 2),
@@ -183,6 +201,9 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
         "deployed_acc": deployed.accuracy.get("emulator"),
         "reference_acc": deployed.accuracy.get("reference"),
         "deployed_samples": deployed.samples, "parity": deployed.ok,
+        # deployed accuracy at T' = 1..T steps (emulator), '/'-separated
+        "deployed_acc_by_t": "/".join(f"{by_t[t]:.2f}" for t in sorted(by_t)),
+        "options": cfg.options_of(cell.method) or None,     # a variant's training keys
         "train_minutes": round(sum(m["train_seconds"] for m in metrics) / 60, 2),
         "cell_minutes": round((time.time() - t0) / 60, 2),
         "hardware": hardware(tcfg.device),

@@ -11,20 +11,37 @@ from pathlib import Path
 from tna.atomic import atomic_path, write_text
 from tna.bench.stats import mean_std, paired
 from tna.console import count
+from tna.train.methods.base import (compared, has_role, label, marker, ordered, paper_accuracy,
+                                    paper_rivals, with_role)
 
-COLUMNS = ["cell", "method", "weights", "alpha", "seed", "teacher", "dataset", "arch", "epochs",
-           "ternary_after", "torch_test_acc", "best_val_acc", "deployed_acc", "reference_acc",
-           "deployed_samples", "parity", "train_minutes", "cell_minutes", "hardware",
-           "load_mean", "load_max", "cores",
+COLUMNS = ["cell", "method", "weights", "alpha", "seed", "train_method", "teacher", "dataset",
+           "arch", "epochs", "ternary_after", "torch_test_acc", "best_val_acc", "deployed_acc",
+           "reference_acc", "deployed_samples", "parity", "deployed_acc_by_t", "train_minutes",
+           "cell_minutes", "hardware", "load_mean", "load_max", "cores",
            "spikes_per_inference", "synops_per_inference", "weight_kib_netx",
            "weight_kib_needed", "loihi2_cores", "loihi2_chips", "loihi2_uj_low",
            "loihi2_uj_high", "warnings"]
 
-# The paper's Fashion-MNIST results (%), Deckers et al.; None where it gives none.
-PAPER_FMNIST = {("single", "fp"): 94.90, ("tna", "fp"): 95.31, ("single", "ternary"): 94.95,
-                ("tna", "ternary"): 95.24, ("single", "binary"): 94.80, ("tna", "binary"): None}
 MODE_NAMES = {"fp": "FP", "ternary": "T-SNN", "binary": "B-SNN"}
-METHOD_NAMES = {"single": "single", "tna": "TNA", "kd": "KD", "kd-ce": "KD+CE"}
+# Methods are named, ordered, marked and grouped by their declarations (tna.train.methods): the
+# 'baseline' (single) and 'main' (TNA) roles make Table 1, the alpha sweep and the paper's claims;
+# the paper's rivals (kd, kd-ce) its Fig. 3 claims; methods with compare=True are tested against
+# both.
+
+
+def _trains(r: dict) -> str:
+    """The training method of a record: a variant's (train_method), else its method."""
+    return r.get("train_method") or r["method"]
+
+
+def _roles() -> tuple:
+    """(baseline, main): the single network's and TNA's method names."""
+    return with_role("baseline"), with_role("main")
+
+
+def _alpha_for(method: str, a0):
+    """The alpha a table picks cells of `method` by: a0 for TNA and combinations with it."""
+    return a0 if has_role(method, "main") else None
 
 
 def write_csv(records: list, out: Path) -> Path:
@@ -62,13 +79,15 @@ def _diff(a: dict, b: dict, margin=0.0) -> tuple:
 
 def main_alpha(records):
     """The alpha the tables use for TNA: the most common one (the first on a tie)."""
-    alphas = [r["alpha"] for r in records if r["method"] == "tna"]
+    main = with_role("main")
+    alphas = [r["alpha"] for r in records if r["method"] == main]
     return max(dict.fromkeys(alphas), key=alphas.count) if alphas else None
 
 
 def claims(records) -> list:
     """(claim, a, b, margin, what the margin means) for every claim the grid can test."""
     a0 = main_alpha(records)
+    single, tna = _roles()
     present = {(r["method"], r["weights"]) for r in records}
     out = []
 
@@ -77,22 +96,28 @@ def claims(records) -> list:
             out.append((text, a, b, margin, note))
 
     for w in ("fp", "ternary", "binary"):
-        add(f"TNA beats a single network ({MODE_NAMES[w]}, Table 1)", ("tna", w), ("single", w))
-    add("T-SNN beats B-SNN (single networks)", ("single", "ternary"), ("single", "binary"))
+        add(f"TNA beats a single network ({MODE_NAMES[w]}, Table 1)", (tna, w), (single, w))
+    add("T-SNN beats B-SNN (single networks)", (single, "ternary"), (single, "binary"))
     add("T-SNN approaches full precision: within 1 point of FP (single networks)",
-        ("single", "ternary"), ("single", "fp"), -1.0, "margin −1.0 point")
+        (single, "ternary"), (single, "fp"), -1.0, "margin −1.0 point")
     add("TNA T-SNN matches or beats the FP single network (Table 2): no more than 0.5 points "
-        "below", ("tna", "ternary"), ("single", "fp"), -0.5, "margin −0.5 point")
+        "below", (tna, "ternary"), (single, "fp"), -0.5, "margin −0.5 point")
     for w in ("fp", "ternary", "binary"):
-        add(f"TNA beats knowledge distillation ({MODE_NAMES[w]}, Fig. 3)", ("tna", w), ("kd", w))
-        add(f"TNA beats KD+CE ({MODE_NAMES[w]}, Fig. 3)", ("tna", w), ("kd-ce", w))
+        for rival, called in paper_rivals():
+            add(f"TNA beats {called} ({MODE_NAMES[w]}, Fig. 3)", (tna, w), (rival, w))
+    for m in ordered({r["method"] for r in records
+                      if compared(_trains(r)) or r["method"] != _trains(r)}):   # variants too
+        for w in ("fp", "ternary", "binary"):
+            add(f"{label(m)} beats a single network ({MODE_NAMES[w]})", (m, w), (single, w))
+            if m != tna:
+                add(f"{label(m)} beats TNA ({MODE_NAMES[w]})", (m, w), (tna, w))
     return [(t, a, b, m, n, a0) for t, a, b, m, n in out]
 
 
 def sweep_mode(records) -> str | None:
     """The weight mode of the α sweep: the one whose tna cells have the most alphas (fp first
     on a tie); None without tna cells."""
-    tna = [r for r in records if r["method"] == "tna"]
+    tna = [r for r in records if r["method"] == with_role("main")]
     modes = list(dict.fromkeys(r["weights"] for r in tna))
     if not modes:
         return None
@@ -100,11 +125,36 @@ def sweep_mode(records) -> str | None:
                                      m == "fp"))
 
 
+def _timesteps_table(records) -> list:
+    """Deployed accuracy at T' = 1..T steps (emulator), mean over seeds, per method and mode:
+    what a net keeps when Loihi runs it for fewer steps (less latency and energy)."""
+    rows: dict = {}
+    for r in records:
+        if r.get("deployed_acc_by_t"):
+            accs = [float(a) for a in str(r["deployed_acc_by_t"]).split("/")]
+            rows.setdefault((r["method"], r["weights"]), []).append(accs)
+    if not rows:
+        return []
+    steps = max(len(a) for v in rows.values() for a in v)
+    lines = ["", "## Accuracy at fewer time steps (deployed, emulator; `tna run --timesteps T'`)",
+             "", "| method | weights | seeds | " + " | ".join(f"T'={t}" for t in
+                                                             range(1, steps + 1)) + " |",
+             "|---|---|---|" + "---|" * steps]
+    for (method, mode), runs in sorted(rows.items(), key=lambda kv: (
+            ordered(list({k[0] for k in rows})).index(kv[0][0]), kv[0][1])):
+        means = [sum(a[t] for a in runs if len(a) > t) / sum(len(a) > t for a in runs)
+                 for t in range(steps)]
+        lines.append(f"| {label(method)} | {MODE_NAMES.get(mode, mode)} | {len(runs)} | "
+                     + " | ".join(f"{m:.2f}" for m in means) + " |")
+    return lines
+
+
 def _alpha_table(records, out_dir: Path | None) -> list:
     """The α sweep as numbers: per α, deployed accuracy and the last epoch's validation CE and
     matching loss (mean over seeds); empty unless some weight mode has two or more alphas."""
     mode = sweep_mode(records)
-    tna = [r for r in records if r["method"] == "tna" and r["weights"] == mode]
+    main = with_role("main")
+    tna = [r for r in records if r["method"] == main and r["weights"] == mode]
     alphas = sorted({r["alpha"] for r in tna}, reverse=True)
     if len(alphas) < 2:
         return []
@@ -119,17 +169,17 @@ def _alpha_table(records, out_dir: Path | None) -> list:
         def mean(key, last=last):
             vals = [m[key] for m in last if m.get(key) is not None]
             return f"{sum(vals) / len(vals):.3f}" if vals else "–"
-        lines.append(f"| {alpha:g} | {_cell(_by(records, 'tna', mode, alpha))} | "
-                     f"{_cell(_by(records, 'tna', mode, alpha, key='deployed_acc'))} | "
+        lines.append(f"| {alpha:g} | {_cell(_by(records, main, mode, alpha))} | "
+                     f"{_cell(_by(records, main, mode, alpha, key='deployed_acc'))} | "
                      f"{mean('val_ce')} | {mean('val_mse')} |")
     return lines
 
 
 def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -> str:
     a0 = main_alpha(records)
+    single, tna = _roles()
     modes = [m for m in ("fp", "ternary", "binary") if any(r["weights"] == m for r in records)]
-    methods = [m for m in ("single", "tna", "kd", "kd-ce") if any(r["method"] == m
-                                                                  for r in records)]
+    methods = ordered({r["method"] for r in records})
     paper = dataset == "fashion-mnist"
     cfg = records[0]
     lines = [f"# Bench: {dataset}, {cfg['arch']}, {count(cfg['epochs'], 'epoch')} "
@@ -152,15 +202,15 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
               "| TNA (deployed) |" + (" paper single | paper TNA |" if paper else ""),
               "|---|---|---|---|---|---|" + ("---|---|" if paper else "")]
     for w in modes:
-        s, t = _by(records, "single", w), _by(records, "tna", w, a0)
+        s, t = _by(records, single, w), _by(records, tna, w, a0)
         row = [MODE_NAMES[w], _cell(s), _cell(t), _diff(t, s)[1],
-               _cell(_by(records, "single", w, key="deployed_acc")),
-               _cell(_by(records, "tna", w, a0, key="deployed_acc"))]
+               _cell(_by(records, single, w, key="deployed_acc")),
+               _cell(_by(records, tna, w, a0, key="deployed_acc"))]
         if paper:
-            row += [_paper(("single", w)), _paper(("tna", w))]
+            row += [_paper(single, w), _paper(tna, w)]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "## Table 2: full precision, binary and ternary, without and with TNA", "",
-              "| network | " + " | ".join(f"{METHOD_NAMES[m]} (PyTorch) | {METHOD_NAMES[m]} "
+              "| network | " + " | ".join(f"{label(m)} (PyTorch) | {label(m)} "
                                            f"(deployed)" for m in methods)
               + (" | paper (single / TNA)" if paper else "") + " | parity | weight memory KiB "
               "(at the values' bits / as unmodified netx loads) | Loihi 2 cores, chips and "
@@ -169,11 +219,11 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
     for w in modes:
         row = [MODE_NAMES[w]]
         for m in methods:
-            alpha = a0 if m == "tna" else None
+            alpha = _alpha_for(m, a0)
             row += [_cell(_by(records, m, w, alpha)),
                     _cell(_by(records, m, w, alpha, key="deployed_acc"))]
         if paper:
-            row.append(f"{_paper(('single', w))} / {_paper(('tna', w))}")
+            row.append(f"{_paper(single, w)} / {_paper(tna, w)}")
         rs = [r for r in records if r["weights"] == w]
         exact = sum(bool(r["parity"]) for r in rs)
         row.append(f"{exact}/{len(rs)} exact")
@@ -181,6 +231,7 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
         row.append(_loihi2_cell(rs))
         lines.append("| " + " | ".join(row) + " |")
     lines += _claims_table(records)
+    lines += _timesteps_table(records)
     lines += _alpha_table(records, out_dir)
     if paper:
         lines += ["", "Paper: Deckers et al., Fashion-MNIST, CIFARNet-style net, 250 epochs "
@@ -215,16 +266,16 @@ def _claims_table(records) -> list:
     for text, a, b, margin, note, alpha in claims(records):
         row = [text + (f" ({note})" if note else "")]
         for key in ("torch_test_acc", "deployed_acc"):
-            va = _by(records, a[0], a[1], alpha if a[0] == "tna" else None, key)
-            vb = _by(records, b[0], b[1], alpha if b[0] == "tna" else None, key)
+            va = _by(records, a[0], a[1], _alpha_for(a[0], alpha), key)
+            vb = _by(records, b[0], b[1], _alpha_for(b[0], alpha), key)
             p, txt = _diff(va, vb)
             row += [txt, p.verdict(margin) if p else "–"]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
 
-def _paper(key) -> str:
-    v = PAPER_FMNIST.get(key)
+def _paper(method: str, weights: str) -> str:
+    v = paper_accuracy(method, weights)
     return "–" if v is None else f"{v:.2f}"
 
 
@@ -249,7 +300,7 @@ def plot_alpha_sweep(records, out: Path) -> Path | None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    tna = [r for r in records if r["method"] == "tna"]
+    tna = [r for r in records if r["method"] == with_role("main")]
     if not tna:
         return None
     mode = sweep_mode(records)
@@ -285,25 +336,26 @@ def plot_alpha_sweep(records, out: Path) -> Path | None:
 
 
 def plot_methods(records, out: Path) -> Path:
-    """Fig. 3: TNA vs KD vs KD+CE vs single, per weight mode (mean ± std over seeds)."""
+    """Fig. 3: TNA vs KD vs KD+CE vs single (and any other method), per weight mode (mean ±
+    std over seeds); TNA last, as in the paper."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     a0 = main_alpha(records)
     modes = [m for m in ("fp", "ternary", "binary") if any(r["weights"] == m for r in records)]
-    methods = [m for m in ("single", "kd", "kd-ce", "tna") if any(r["method"] == m
-                                                                  for r in records)]
+    main = with_role("main")
+    methods = sorted(ordered({r["method"] for r in records}), key=lambda m: m == main)
     fig, ax = plt.subplots(figsize=(2 + 1.8 * len(modes), 4))
     width = 0.8 / len(methods)
     for j, m in enumerate(methods):       # points, not bars: the axis need not start at 0
         for i, w in enumerate(modes):
-            vals = list(_by(records, m, w, a0 if m == "tna" else None).values())
+            vals = list(_by(records, m, w, _alpha_for(m, a0)).values())
             if not vals:
                 continue
             mu, sd = mean_std(vals)
             x = i + j * width
             ax.errorbar([x], [mu], yerr=[sd], fmt="o", color=f"C{j}", capsize=4,
-                        label=METHOD_NAMES[m] if i == 0 else None)
+                        label=label(m) if i == 0 else None)
             ax.scatter([x] * len(vals), vals, s=8, color=f"C{j}", alpha=0.4)
     ax.set_xticks([i + width * (len(methods) - 1) / 2 for i in range(len(modes))])
     ax.set_xticklabels([MODE_NAMES[w] for w in modes])
@@ -322,16 +374,15 @@ def plot_memory(records, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
-    markers = {"single": "o", "tna": "s", "kd": "^", "kd-ce": "v"}
     colors = {"fp": "C0", "ternary": "C1", "binary": "C2"}
     seen = set()
     for r in records:
         if r.get("deployed_acc") is None:
             continue
-        label = f"{METHOD_NAMES[r['method']]} {MODE_NAMES[r['weights']]}"
-        ax.scatter(r["weight_kib_needed"], r["deployed_acc"], marker=markers[r["method"]],
-                   color=colors[r["weights"]], label=None if label in seen else label)
-        seen.add(label)
+        name = f"{label(r['method'])} {MODE_NAMES[r['weights']]}"
+        ax.scatter(r["weight_kib_needed"], r["deployed_acc"], marker=marker(_trains(r)),
+                   color=colors[r["weights"]], label=None if name in seen else name)
+        seen.add(name)
     kib = [r["weight_kib_needed"] for r in records if r.get("deployed_acc") is not None]
     if kib and max(kib) > 10 * min(kib):      # a log axis only where it spans decades
         from matplotlib.ticker import ScalarFormatter

@@ -12,7 +12,7 @@ from tna.atomic import write_text
 from tna.console import count, duration
 from tna.console import log as _log
 from tna.bench.config import BenchConfig
-from tna.bench.grid import (KD_METHODS, cells, load_record, log_tail, run_cell, teacher_cell,
+from tna.bench.grid import (cells, has_teacher, load_record, log_tail, run_cell, teacher_cell,
                             train_config)
 from tna.bench.report import write_report
 from tna.errors import TnaError
@@ -53,7 +53,7 @@ def _check_same_grid(cfg: BenchConfig, out: Path) -> None:
     import dataclasses
     keep = {k: v for k, v in dataclasses.asdict(cfg).items()
             if k not in ("jobs", "progress", "out", "methods", "weights", "seeds", "alphas",
-                         "note")}
+                         "note", "variants")}    # cell.json records a variant's options
     path = out / "bench.json"
     if path.exists():
         old = json.loads(path.read_text())
@@ -72,7 +72,7 @@ def _threads(cfg: BenchConfig) -> int:
 
 def _run_all(pending, cfg: BenchConfig, records: dict) -> list:
     failed = []
-    ready = lambda c: (c.method not in KD_METHODS   # noqa: E731 - kd cells wait for their teacher
+    ready = lambda c: (not has_teacher(c.train_method)   # noqa: E731 - kd cells wait for their teacher
                        or teacher_cell(c, cfg).name in records)
     if cfg.jobs == 1:
         for c in pending:

@@ -97,8 +97,15 @@ def slayer_jit_available() -> bool:
         return False
 
 
-def select(device) -> str:
-    """The implementation to use on `device` (see the module doc), chosen once per process."""
+def select(device, learned: bool = False) -> str:
+    """The implementation to use on `device` (see the module doc), chosen once per process.
+    `learned`: the net learns its decays, which the fused kernel has no gradient for, so the
+    fused choice becomes slayer's PyTorch path (same forward values)."""
+    impl = _select(device)
+    return "torch" if learned and impl == "fused" else impl
+
+
+def _select(device) -> str:
     kind = torch.device(device).type
     forced = os.environ.get("TNA_DYNAMICS")
     if forced:
@@ -118,10 +125,15 @@ def select(device) -> str:
 
 # --------------------------------------------------------------------------- the three paths
 def _params(neuron):
-    """slayer's neuron constants exactly as its own code computes them."""
+    """slayer's neuron constants exactly as its own code computes them (learned decays keep
+    their gradient: slayer's quantize passes it straight through the rounding)."""
     from lava.lib.dl.slayer.neuron.cuba import SCALE_RHO_MULT, TAU_RHO_MULT
     from lava.lib.dl.slayer.utils import quantize
     thr = neuron.threshold + neuron.threshold_eps                    # python float
+    if neuron.requires_grad:
+        neuron.clamp()               # as slayer's forward does: decays stay in [0, 4096]
+        return (thr, quantize(neuron.current_decay), quantize(neuron.voltage_decay),
+                neuron.tau_rho * TAU_RHO_MULT, neuron.scale_rho * SCALE_RHO_MULT)
     cd = quantize(neuron.current_decay).detach()
     vd = quantize(neuron.voltage_decay).detach()
     return thr, cd, vd, neuron.tau_rho * TAU_RHO_MULT, neuron.scale_rho * SCALE_RHO_MULT

@@ -62,6 +62,7 @@ class SNN(torch.nn.Module):
                 "voltage_decay": spec.voltage_decay,
                 "tau_grad": spec.tau_grad,
                 "scale_grad": spec.scale_grad,
+                "requires_grad": spec.learn_decays,     # per-layer decays as parameters
             }
             common = dict(weight_scale=spec.weight_scale, pre_hook_fx=quantize_8bit,
                           delay_shift=False)
@@ -93,11 +94,13 @@ class SNN(torch.nn.Module):
         """Blocks with weights, in order (conv, pool, dense)."""
         return [b for b in self.blocks if getattr(b, "synapse", None) is not None]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, steps: bool = False) -> torch.Tensor:
+        """The logits (N, classes); with `steps`, the readout per step (N, classes, T), whose
+        sum over T is the logits (methods that distil between time steps read it)."""
         from tna.models import dynamics
-        impl = dynamics.select(x.device)    # only the speed depends on it (see dynamics)
+        impl = dynamics.select(x.device, learned=self.spec.learn_decays)   # speed only
         if impl == "fused" and self.training and self._time_major_ok():
-            return self._forward_time_major(x)
+            return self._forward_time_major(x, steps)
         x = self._prepare(x)
         for i, block in enumerate(self.blocks[:-1]):
             if getattr(block, "neuron", None) is None:
@@ -111,8 +114,10 @@ class SNN(torch.nn.Module):
                 x = dynamics.spikes(block.neuron, block.synapse(x), impl)
         out = self.blocks[-1]
         if self.spec.readout == "voltage":
-            return dynamics.voltage(out.neuron, out.synapse(x), impl).sum(-1)
-        return dynamics.spikes(out.neuron, out.synapse(x), impl).sum(-1)
+            y = dynamics.voltage(out.neuron, out.synapse(x), impl)
+        else:
+            y = dynamics.spikes(out.neuron, out.synapse(x), impl)
+        return y if steps else y.sum(-1)
 
     def _time_major_ok(self) -> bool:
         """Whether `_forward_time_major` covers this net: convs and dense layers (past the
@@ -131,7 +136,7 @@ class SNN(torch.nn.Module):
                 return False
         return True
 
-    def _forward_time_major(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_time_major(self, x: torch.Tensor, steps: bool = False) -> torch.Tensor:
         """The training forward on CPU (fused dynamics): activations kept time-major, (N, T, H,
         W, C) or (N, T, F), so that each conv is one 2-D conv over N*T channels-last images and
         each dense layer one matrix product, with no layout copies between layers (with the
@@ -161,7 +166,8 @@ class SNN(torch.nn.Module):
             flat_from = None
             if block is self.blocks[-1]:
                 s, v = dynamics.fused_time_major(block.neuron, z)
-                return (v if self.spec.readout == "voltage" else s).sum(1)
+                y = v if self.spec.readout == "voltage" else s      # (N, T, classes)
+                return y.movedim(1, -1) if steps else y.sum(1)
             a = _neuron_time_major(block.neuron, z)
         raise AssertionError("the last block has a neuron")
 

@@ -59,6 +59,10 @@ class ModelSpec:
     # the forward pass, and so the exported net, does not depend on them.
     tau_grad: float = 1.0
     scale_grad: float = 1.0
+    # Learned decays: each layer's current and voltage decay is a trained parameter (slayer's
+    # requires_grad), clamped to [0, 4096] and rounded to the 1/4096 grid in every forward pass,
+    # so the exported iDecay / vDecay are the values trained with.
+    learn_decays: bool = False
     layers: tuple = field(default=(), compare=False)
 
     def to_dict(self) -> dict:

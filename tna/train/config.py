@@ -3,6 +3,10 @@
 Every field is also a CLI flag (`--batch-size`) and a YAML key (`batch_size` or `batch-size`).
 The defaults are a short run that works on a laptop CPU and are measured to train well at
 small budgets (results/accuracy.md); the paper's exact settings are tna/configs/paper-*.yaml.
+
+The training methods' own options (`--kd-loss`, `--sd-mode`, ...) are declared in their modules
+(tna.train.methods) as frozen dataclasses; TrainConfig inherits them, so they are fields, flags
+and keys like the rest.
 """
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ import math
 from dataclasses import dataclass
 
 from tna.errors import TnaError
+from tna.train import methods as _methods
 
-METHODS = ("single", "tna", "kd", "kd-ce")
 WEIGHT_MODES = ("fp", "ternary", "binary")
 READOUTS = ("voltage", "spike")
 LR_SCHEDULES = ("cosine", "exp")
@@ -23,9 +27,9 @@ RESUME_FREE = ("progress", "epochs", "threads", "device", "eval_batch_size")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(*reversed(_methods.option_classes())):   # options in registry order
     # what to train
-    method: str = "tna"            # single | tna (base + twin, Eq. 5) | kd | kd-ce (frozen teacher)
+    method: str = "tna"            # a registered method (tna train --help lists them: single, tna, kd, ...) or a+b: both losses summed (tna+self-distill)
     weights: str = "ternary"       # fp | ternary (Eq. 6) | binary, for the base's hidden layers
     teacher: str | None = None     # checkpoint (or run folder) of the kd / kd-ce teacher
     # data
@@ -45,6 +49,8 @@ class TrainConfig:
     threshold: float = 0.5         # slayer units; 0.5 keeps hidden layers alive at T = 5
     current_decay: float = 1.0     # fraction per step; 1.0: the current lasts one step (LIF-like)
     voltage_decay: float = 0.03    # fraction per step
+    learn_decays: bool = False     # train each layer's current and voltage decay (from the two above; on Loihi's 1/4096 grid, clamped to [0, 1]): the deployable form of membrane potential smoothing (Ding et al., ICLR 2025); CPU training then runs slayer's PyTorch dynamics, about 2x slower
+    decay_lr: float = 1.0          # with --learn-decays: Adam's peak lr for the decays, in units of 1/4096 per step (the lr schedule applies)
     weight_scale: float = 4.0      # init scale of slayer weights
     dropout: float = 0.2           # on dense hidden layers (the paper's 0.2)
     readout: str = "voltage"       # voltage: sum of output v (the paper) | spike: spike count
@@ -76,7 +82,8 @@ class TrainConfig:
         def bad(key, value, what):
             raise TnaError(f"{key} = {value!r}: {what}")
 
-        for key, options in (("method", METHODS), ("weights", WEIGHT_MODES),
+        _methods.parse_method(self.method)   # a registered method, or a valid a+b
+        for key, options in (("weights", WEIGHT_MODES),
                              ("readout", READOUTS), ("encoding", ("direct", "rate")),
                              ("device", ("cpu", "cuda")), ("lr_schedule", LR_SCHEDULES),
                              ("ternary_scale", ("pow2", "one"))):
@@ -96,12 +103,14 @@ class TrainConfig:
                 bad(key, v, "must be a whole number ≥ 0")
         for key in ("lr", "lr_gamma", "alpha", "delta", "threshold", "weight_scale",
                     "current_decay", "voltage_decay", "dropout", "val_size", "tau_grad",
-                    "scale_grad", "label_smoothing"):
+                    "scale_grad", "label_smoothing", "decay_lr"):
             v = getattr(self, key)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                 bad(key, v, "must be a finite number")
         if self.lr <= 0:
             bad("lr", self.lr, "must be > 0")
+        if self.decay_lr <= 0:
+            bad("decay_lr", self.decay_lr, "must be > 0 (1/4096 per step)")
         if not 0 < self.lr_gamma <= 1:
             bad("lr_gamma", self.lr_gamma, "must be in (0, 1]")
         for key in ("tau_grad", "scale_grad"):
@@ -120,8 +129,9 @@ class TrainConfig:
             bad("label_smoothing", self.label_smoothing, "must be in [0, 1)")
         if not 0 <= self.dropout < 1:
             bad("dropout", self.dropout, "must be in [0, 1)")
-        if self.method in ("kd", "kd-ce") and not self.teacher:
+        if _methods.extra_net(self.method) == "teacher" and not self.teacher:
             bad("teacher", self.teacher, f"method {self.method} needs --teacher CHECKPOINT")
+        _methods.base.check(self)      # the methods' own options
         if self.weights != "fp" and self.ternary_after is not None and \
                 self.ternary_after >= self.epochs:
             bad("ternary_after", self.ternary_after,
@@ -143,4 +153,12 @@ class TrainConfig:
         return "fp" if self.compress_after >= self.epochs else self.weights
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as a dict: TrainConfig's own first, then the methods' options."""
+        d = dataclasses.asdict(self)
+        own = [k for k in type(self).__annotations__ if k in d]
+        return {**{k: d[k] for k in own}, **{k: v for k, v in d.items() if k not in own}}
+
+
+def field_default(name: str):
+    """The default of TrainConfig field `name` (a run saved before the field existed had it)."""
+    return next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)

@@ -1,10 +1,13 @@
 """The training recipe: setup -> epochs -> final test. `train(cfg)` returns best.pt's path.
 
-Loss per method (logits = the output layer's readout, see tna.models.snn):
-  single   CE(base)
-  tna      CE(base) + CE(twin) + alpha * MSE(logits_base, logits_twin)      (the paper's Eq. 5)
-  kd       MSE(logits_base, logits_teacher)                                  (teacher frozen)
-  kd-ce    CE(base) + alpha * MSE(logits_base, logits_teacher)
+Loss per method (logits = the output layer's readout, see tna.models.snn); each method is a
+module of tna.train.methods, and `--method a+b` sums both methods' terms:
+  single        CE(base)
+  tna           CE(base) + CE(twin) + alpha * MSE(logits_base, logits_twin)  (the paper's Eq. 5)
+  kd            MSE(logits_base, logits_teacher), or τ²·KL with --kd-loss kl  (teacher frozen)
+  kd-ce         CE(base) + alpha * the kd term
+  self-distill  CE(base) + λ·KL between the most and least confident time steps
+  tasg          CE(base) + w·KL between adjacent time steps, terms dropped at random
 With --weights ternary|binary the base's hidden layers are compressed from epoch
 `ternary_after` on (Eq. 6); training continues on the latent weights (straight-through).
 
@@ -32,30 +35,37 @@ from tna.console import count, progress_enabled
 from tna.errors import TnaError
 from tna.metrics import at_chance
 from tna.train import distributed
-from tna.train.config import RESUME_FREE, TrainConfig
+from tna.train import methods
+from tna.train.config import RESUME_FREE, TrainConfig, field_default
 
 
 def loss_terms(logits, y, twin_logits=None, teacher_logits=None, method="tna", alpha=1e-4,
-               label_smoothing=0.0):
+               label_smoothing=0.0, steps=None, cfg=None):
     """The loss terms of one batch as a dict of scalar tensors; 'loss' is their weighted sum.
 
-    `label_smoothing` (PyTorch's, 0 = the paper's plain CE) applies to both CE terms."""
-    terms = {}
-    if method in ("single", "tna", "kd-ce"):
-        terms["ce_base"] = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-    if method == "tna":
-        terms["ce_twin"] = F.cross_entropy(twin_logits, y, label_smoothing=label_smoothing)
-        terms["mse"] = F.mse_loss(logits, twin_logits)
-        terms["loss"] = terms["ce_base"] + terms["ce_twin"] + alpha * terms["mse"]
-    elif method == "kd":
-        terms["mse"] = F.mse_loss(logits, teacher_logits)
-        terms["loss"] = terms["mse"]
-    elif method == "kd-ce":
-        terms["mse"] = F.mse_loss(logits, teacher_logits)
-        terms["loss"] = terms["ce_base"] + alpha * terms["mse"]
-    else:
-        terms["loss"] = terms["ce_base"]
-    return terms
+    `label_smoothing` (PyTorch's, 0 = the paper's plain CE) applies to every CE term. `steps`:
+    the base's readout per step (N, classes, T), for methods that read it. `cfg`: the run's
+    TrainConfig (the methods' options); without it, the defaults with `method`, `alpha` and
+    `label_smoothing`."""
+    if cfg is None:
+        cfg = _LossConfig(method, alpha, label_smoothing)
+    out = methods.Outputs(logits=logits, labels=y, steps=steps, twin=twin_logits,
+                          teacher=teacher_logits)
+    return methods.loss_terms(out, cfg)
+
+
+class _LossConfig:
+    """TrainConfig's defaults with a method, alpha and label smoothing (loss_terms without a
+    run's config: unit tests, benchmarks); not checked, as a TrainConfig would be."""
+
+    def __init__(self, method, alpha, label_smoothing):
+        self.method, self.alpha, self.label_smoothing = method, alpha, label_smoothing
+
+    def __getattr__(self, name):
+        try:
+            return field_default(name)
+        except StopIteration:
+            raise AttributeError(name) from None
 
 
 def lr_factor(step: int, steps_per_epoch: int, cfg: TrainConfig) -> float:
@@ -90,7 +100,17 @@ def model_spec_for(cfg: TrainConfig, data):
                      current_decay=cfg.current_decay, voltage_decay=cfg.voltage_decay,
                      weight_scale=cfg.weight_scale, dropout=cfg.dropout, readout=cfg.readout,
                      input_scale=1.0 / input_max, tau_grad=cfg.tau_grad,
-                     scale_grad=cfg.scale_grad)
+                     scale_grad=cfg.scale_grad, learn_decays=cfg.learn_decays)
+
+
+def _param_groups(model, twin, cfg: TrainConfig) -> list[dict]:
+    """Adam's parameter groups: the weights at --lr; learned decays (slayer keeps them as
+    4096 * fraction) at --decay-lr, since an lr sized for weights would barely move them."""
+    params = [(n, p) for net in (model, twin) if net is not None
+              for n, p in net.named_parameters() if p.requires_grad]
+    decay = [p for n, p in params if n.endswith(("current_decay", "voltage_decay"))]
+    rest = [p for n, p in params if not n.endswith(("current_decay", "voltage_decay"))]
+    return [{"params": rest}] + ([{"params": decay, "lr": cfg.decay_lr}] if decay else [])
 
 
 def evaluate(model, loader, device="cpu", progress=False, desc="eval",
@@ -157,7 +177,9 @@ class Run:
         self.out = Path(cfg.out)
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise TnaError("--device cuda: no CUDA device is visible; use --device cpu")
-        if cfg.method in ("kd", "kd-ce"):
+        nets = methods.extra_net(cfg.method)   # none | twin | teacher
+        self.per_step = methods.per_step(cfg.method)   # the loss reads the readout per step
+        if nets == "teacher":
             ckpt.load(cfg.teacher)     # a bad teacher file fails now, not after data and models
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -169,13 +191,13 @@ class Run:
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.spec, seed=cfg.seed).to(self.device)
         self.twin = (build_model(self.spec, seed=cfg.seed + 1).to(self.device)
-                     if cfg.method == "tna" else None)
-        self.teacher = self._load_teacher() if cfg.method in ("kd", "kd-ce") else None
+                     if nets == "twin" else None)
+        self.teacher = self._load_teacher() if nets == "teacher" else None
         params = list(self.model.parameters())
         if self.twin is not None:
             params += list(self.twin.parameters())
         self.params = [p for p in params if p.requires_grad]   # base and twin: trained, shared
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr)
+        self.opt = torch.optim.Adam(_param_groups(self.model, self.twin, cfg), lr=cfg.lr)
         steps = len(self.data.train)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda step: lr_factor(step, steps, cfg))   # stepped after every batch
@@ -234,7 +256,9 @@ class Run:
         new = self.cfg.to_dict()
         # Only these may change on resume; anything else would not continue the same run.
         free = {"resume", "out", *RESUME_FREE}
-        changed = sorted(k for k in new if k not in free and old.get(k) != new[k])
+        # a key the old run lacks (a method option added since) had its default then
+        changed = sorted(k for k in new if k not in free and
+                         old.get(k, field_default(k)) != new[k])
         if changed:
             raise TnaError(f"--resume: {', '.join(changed)} differ from the run in {path}; "
                            f"resume with the same settings or use a new --out")
@@ -307,14 +331,15 @@ class Run:
                 self._step_shared(None)
                 continue
             x, y = x.to(self.device), y.to(self.device)
-            logits = self.model(x)
+            steps = self.model(x, steps=True) if self.per_step else None
+            logits = self.model(x) if steps is None else steps.sum(-1)
             twin_logits = self.twin(x) if self.twin is not None else None
             teacher_logits = None
             if self.teacher is not None:
                 with torch.no_grad():
                     teacher_logits = self.teacher(x)
             terms = loss_terms(logits, y, twin_logits, teacher_logits, cfg.method, cfg.alpha,
-                               cfg.label_smoothing)
+                               cfg.label_smoothing, steps, cfg)
             if shared:
                 self._step_shared(terms["loss"] * (len(y) / self._global_batch(b)))
             else:
@@ -477,6 +502,7 @@ def _check_not_finished(cfg: TrainConfig) -> None:
     except (OSError, ValueError):
         return
     if isinstance(result, dict) and result.get("epochs") == cfg.epochs:
+        remove_stale_temps(cfg.out)     # of a run killed after its last write
         raise TnaError(f"{cfg.out} is finished: {cfg.epochs} of {cfg.epochs} epochs trained and "
                        f"tested ({path}); to train on, give more epochs (tna train --resume "
                        f"{cfg.out} --epochs {2 * cfg.epochs}), or export it (tna export "
@@ -607,8 +633,10 @@ def _finish(run: "Run") -> Path:
                "test_acc": test_acc, "weights": cfg.final_weights, "method": cfg.method,
                "epochs": cfg.epochs, "train_seconds": sum(m["train_seconds"] for m in run.metrics),
                "processes": world.size, "warnings": run.warnings}
-    write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
+    # result.json marks the run finished (a finished run is not resumed): it is written last,
+    # so that a run killed while plotting is resumed, and cleans up the plot's temporary
     plot_curves(run.metrics, out / "curves.png", (summary["best_epoch"], test_acc))
+    write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
     weights = cfg.final_weights
     if cfg.val_size == 0 or run.data.val is None:
         rule = "the last epoch" + (f" in {weights} weights" if weights != "fp" else "")
