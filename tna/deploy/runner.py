@@ -208,6 +208,25 @@ def _readout(cfg: RunConfig, model: netx.NetxModel) -> str:
     return model.meta.readout if model.meta else "spike"
 
 
+def accuracy_by_timesteps(net_path, cfg: RunConfig = RunConfig(backend="emulator")) -> dict:
+    """{T': deployed accuracy (%)} of a tna net at T' = 1..T steps on the emulator: each sample's
+    first T' steps, the readout summed over them (what `tna run --timesteps T'` runs). On
+    Loihi fewer steps mean proportionally less latency and energy per inference."""
+    from tna import metrics
+    model, meta, bits = _load(net_path, cfg)
+    if meta is None:
+        raise TnaError(f"{net_path}: no tna metadata, so no T to count steps up to")
+    inputs, labels = dataset_inputs(model, cfg)
+    out = {}
+    for t in range(1, meta.timesteps + 1):
+        job = Job(net_path=str(net_path), model=model, inputs=inputs[..., :t],
+                  readout=_readout(cfg, model), input_message_bits=bits, progress=False,
+                  loader=cfg.loader, skip_layers=cfg.skip_layers)
+        o = BACKENDS["emulator"].run(job)
+        out[t] = metrics.percent(metrics.correct(o.logits, labels), len(labels))
+    return out
+
+
 def _run_backends(job: Job, names: list) -> dict:
     # Lava forks its processes: run it before torch has started thread pools in this process
     # (forking a process with live OpenMP/BLAS threads can hang the children).
