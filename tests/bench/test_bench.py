@@ -274,3 +274,29 @@ def test_a_variant_is_a_method_with_its_own_options_and_cells_report_accuracy_by
         BenchConfig(methods=["single"], variants={"kd": {"method": "kd"}})
     with pytest.raises(TnaError, match="variants: x: 'seed' is set per cell by the grid"):
         BenchConfig(methods=["single"], variants={"x": {"method": "single", "seed": 3}})
+
+
+def test_weights_per_method_and_reusing_another_benchs_cells(tiny, tmp_path):
+    """weights: {method: [modes]} gives each method its own modes; reuse copies the finished
+    cells of a bench with the same training settings instead of training them again."""
+    out = tmp_path / "b"
+    cfg = BenchConfig(**{**TINY, "methods": ["tna", "single", "self-distill"],
+                         "weights": {"tna": ["ternary"], "single": ["ternary"],
+                                     "self-distill": ["fp"]},
+                         "seeds": [0], "reuse": str(tiny), "out": str(out)})
+    assert [c.name for c in cells(cfg)] == ["tna-ternary-a0.0001-s0", "single-ternary-s0",
+                                            "self-distill-fp-s0"]
+    bench(cfg)
+    reused = json.loads((out / "single-ternary-s0" / "cell.json").read_text())
+    assert reused["reused_from"] == str(tiny)
+    assert reused["deployed_acc"] == json.loads(
+        (tiny / "single-ternary-s0" / "cell.json").read_text())["deployed_acc"]
+    trained = json.loads((out / "self-distill-fp-s0" / "cell.json").read_text())
+    assert "reused_from" not in trained and trained["parity"] is True
+    other = BenchConfig(**{**TINY, "train": {"epochs": 2, "ternary_after": 1},
+                           "reuse": str(tiny), "out": str(tmp_path / "c")})
+    with pytest.raises(TnaError, match="reuse = .*: its cells were trained with other settings "
+                                       r"\(train\)"):
+        bench(other)
+    with pytest.raises(TnaError, match="weights = .*give weight modes for exactly the methods"):
+        BenchConfig(methods=["single", "tna"], weights={"single": ["fp"]})

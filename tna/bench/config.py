@@ -19,7 +19,7 @@ class BenchConfig:
     train: dict = field(default_factory=dict)   # TrainConfig keys over the preset (epochs: 8)
     methods: list = field(default_factory=lambda: ["single", "tna"])   # --method names (tna+self-distill too) or names of `variants`
     variants: dict = field(default_factory=dict)   # name -> {method: M, TrainConfig keys...}: a method with its own options, e.g. kd-kl: {method: kd, kd_loss: kl}
-    weights: list = field(default_factory=lambda: ["fp", "ternary"])
+    weights: list | dict = field(default_factory=lambda: ["fp", "ternary"])   # every method's, or {method: [modes]} per method
     seeds: int | list = 3             # a count (0..N-1) or a list of seeds
     alphas: list | None = None        # methods whose loss uses alpha (tna, kd-ce); None = the training config's alpha
     teacher: str = "single-fp"        # teacher of methods with one (kd, kd-ce): the grid's single fp net of
@@ -30,6 +30,7 @@ class BenchConfig:
     activity_samples: int = 200       # test samples for spikes and synaptic ops per inference
     out: str = "runs/bench"           # the bench folder: one folder per cell, results.csv, tables.md
     note: str = ""                    # printed at the top of tables.md (e.g. that a preset is a smoke test)
+    reuse: str | None = None          # another bench folder of the same training settings: its finished cells of this grid are copied, not trained again
     progress: bool = True
 
     def __post_init__(self):
@@ -37,12 +38,18 @@ class BenchConfig:
             raise TnaError(f"{key} = {getattr(self, key)!r}: {what}")
 
         for key, options in (("methods", tuple(train_methods.METHODS)), ("weights", WEIGHT_MODES)):
-            v = getattr(self, key)
-            if not isinstance(v, list) or not v or any(not isinstance(m, str) for m in v) or (
-                    key == "weights" and any(m not in options for m in v)):
-                bad(key, f"a non-empty list of {', '.join(options)}")
-            if len(set(v)) != len(v):
-                bad(key, "lists a value twice")
+            lists = ([self.weights] if not isinstance(self.weights, dict) else
+                     list(self.weights.values())) if key == "weights" else [self.methods]
+            for v in lists:
+                if not isinstance(v, list) or not v or any(not isinstance(m, str) for m in v) \
+                        or (key == "weights" and any(m not in options for m in v)):
+                    bad(key, f"a non-empty list of {', '.join(options)}"
+                        + (" (or one per method: {method: [...]})" if key == "weights" else ""))
+                if len(set(v)) != len(v):
+                    bad(key, "lists a value twice")
+        if isinstance(self.weights, dict) and set(self.weights) != set(self.methods):
+            bad("weights", f"give weight modes for exactly the methods "
+                           f"({', '.join(self.methods)})")
         if not isinstance(self.variants, dict):
             bad("variants", "a mapping of names to {method: M, training keys...}")
         for name, v in self.variants.items():
@@ -67,7 +74,7 @@ class BenchConfig:
         if taught:
             baseline = self.teacher == "single-fp"
             need = train_methods.base.with_role("baseline" if baseline else "main")
-            if need not in self.methods or (baseline and "fp" not in self.weights):
+            if need not in self.methods or (baseline and "fp" not in self.weights_of(need)):
                 bad("methods", f"the teacher {self.teacher} of {', '.join(taught)}: its cells "
                                f"need the '{need}' method{' with fp weights' if baseline else ''}"
                                f" in the grid")
@@ -90,6 +97,10 @@ class BenchConfig:
             if key in self.train or key.replace("_", "-") in self.train:
                 raise TnaError(f"train: {key!r} is set per cell by the grid; use the bench's "
                                f"own keys (methods, weights, seeds, teacher, out)")
+
+    def weights_of(self, method: str) -> list:
+        """The weight modes of `method`'s cells."""
+        return self.weights[method] if isinstance(self.weights, dict) else self.weights
 
     def method_of(self, name: str) -> str:
         """The training method of grid name `name`: a variant's method, else the name."""

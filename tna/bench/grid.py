@@ -64,7 +64,7 @@ def cells(cfg: BenchConfig) -> list:
     out = []
     for method in sorted(cfg.methods, key=lambda m: has_teacher(cfg.method_of(m))):
         trains = cfg.method_of(method)
-        for weights in cfg.weights:
+        for weights in cfg.weights_of(method):
             for alpha in (alphas if train_methods.uses_alpha(trains) else [None]):
                 for seed in cfg.seed_list:
                     out.append(Cell(method, weights, seed, alpha,

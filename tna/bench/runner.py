@@ -25,6 +25,8 @@ def bench(cfg: BenchConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     _check_same_grid(cfg, out)
     todo = cells(cfg)
+    if cfg.reuse:
+        _reuse(cfg, out, todo)
     records = {c.name: r for c in todo if (r := load_record(c, out)) is not None}
     pending = [c for c in todo if c.name not in records]
     _log(f"bench {out}: {count(len(todo), 'cell')}, {len(records)} finished, {len(pending)} to run"
@@ -41,6 +43,37 @@ def bench(cfg: BenchConfig) -> Path:
     return out
 
 
+def _reuse(cfg: BenchConfig, out: Path, todo: list) -> None:
+    """Copy the finished cells of `cfg.reuse` (another bench folder) that this grid holds and
+    has not finished, as they are (cell.json, marked reused_from, and the run's small files):
+    only from a folder whose training settings (bench.json: preset, train, teacher, deploy
+    limit) are this grid's, so that the cells are the ones this grid would train."""
+    import shutil
+    src = Path(cfg.reuse)
+    try:
+        theirs = json.loads((src / "bench.json").read_text())
+    except (OSError, ValueError):
+        raise TnaError(f"reuse = {cfg.reuse}: no bench folder there (no bench.json)") from None
+    ours = json.loads((out / "bench.json").read_text())
+    diff = sorted(k for k in set(ours) | set(theirs)
+                  if k != "variants" and ours.get(k) != theirs.get(k))
+    if diff:
+        raise TnaError(f"reuse = {cfg.reuse}: its cells were trained with other settings "
+                       f"({', '.join(diff)}); reuse only a bench of the same preset and train keys")
+    for c in todo:
+        cell = src / c.name / "cell.json"
+        if not cell.is_file() or (out / c.name / "cell.json").exists():
+            continue
+        (out / c.name).mkdir(parents=True, exist_ok=True)
+        for f in src.joinpath(c.name).iterdir():
+            if f.is_file() and f.name != "cell.json":
+                shutil.copy2(f, out / c.name / f.name)
+        record = json.loads(cell.read_text())
+        record["reused_from"] = str(src)
+        write_text(out / c.name / "cell.json", json.dumps(record, indent=2) + "\n")
+        _log(f"  reused {c.name} from {src}")
+
+
 def finished_records(out: Path) -> list:
     """Every finished cell in the bench folder: one folder may hold several grids of the same
     training settings (fmnist-kd-cpu adds KD cells to fmnist-cpu's)."""
@@ -53,7 +86,7 @@ def _check_same_grid(cfg: BenchConfig, out: Path) -> None:
     import dataclasses
     keep = {k: v for k, v in dataclasses.asdict(cfg).items()
             if k not in ("jobs", "progress", "out", "methods", "weights", "seeds", "alphas",
-                         "note", "variants")}    # cell.json records a variant's options
+                         "note", "variants", "reuse")}    # cell.json records a variant's options
     path = out / "bench.json"
     if path.exists():
         old = json.loads(path.read_text())
