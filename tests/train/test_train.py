@@ -282,3 +282,18 @@ def test_one_epoch_with_the_defaults_trains_fp_and_says_so(tmp_path, capsys):
     net = export(tmp_path / "one", ExportConfig(out=str(tmp_path / "one.net"), limit=50,
                                                 progress=False, verify=False))
     assert netx.read_net(net).meta.weights == "fp"
+
+
+def test_a_checkpoint_config_comes_back_as_a_train_config():
+    """TrainConfig.from_checkpoint: typed fields; a run saved before ternary_scale existed
+    trained with ±1 weights (OLD_RUN_DEFAULTS); keys no field has any more are left out."""
+    from tna.train.config import TrainConfig
+    old = {"method": "tna", "weights": "ternary", "epochs": 4, "delta": 0.2,
+           "dataset": "digits", "gone_option": 1}
+    cfg = TrainConfig.from_checkpoint(old)
+    assert isinstance(cfg, TrainConfig) and cfg.ternary_scale == "one" and cfg.delta == 0.2
+    assert cfg.compress_after == 2 and cfg.dataset == "digits"
+    assert TrainConfig.from_checkpoint({**old, "ternary_scale": "pow2"}).ternary_scale == "pow2"
+    assert TrainConfig.from_checkpoint(TrainConfig().to_dict()) == TrainConfig()
+    with pytest.raises(TnaError, match="^the checkpoint's training config: method"):
+        TrainConfig.from_checkpoint({"method": "nonsense"})

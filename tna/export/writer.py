@@ -26,6 +26,7 @@ from tna.console import count, log
 from tna.errors import TnaError
 from tna.export.config import ExportConfig
 from tna.neurons import Cuba
+from tna.train.config import TrainConfig
 
 
 def _int_weight(block) -> np.ndarray:
@@ -168,22 +169,26 @@ def _loihi2_line(nmodel: netx.NetxModel, model, split, cfg: ExportConfig) -> str
 def _say_which(given, path: Path, state) -> None:
     """A run folder without best.pt exports its checkpoint.pt: say so, and how far it got."""
     if Path(given).is_dir() and path.name != "best.pt":
-        tcfg, comp = state["config"], state.get("compression") or {}
+        tcfg, comp = _train_config(state), state.get("compression") or {}
         log(f"note: {given} has no best.pt (the run stopped before an epoch in its final weight "
             f"mode): exporting {path.name}, epoch {int(state.get('epoch', 0))} of "
-            f"{tcfg.get('epochs', '?')}, weights {comp.get('mode', 'fp')}")
+            f"{tcfg.epochs}, weights {comp.get('mode', 'fp')}")
+
+
+def _train_config(state) -> TrainConfig:
+    """The checkpoint's training config, typed (TrainConfig.from_checkpoint)."""
+    return TrainConfig.from_checkpoint(state["config"])
 
 
 def _check_weight_mode(given, state, cfg: ExportConfig) -> None:
     """A ternary or binary run stopped before its compressed phase holds fp weights: refuse,
     naming the two ways on, rather than export a full-precision net silently."""
-    tcfg, comp = state["config"], state.get("compression") or {}
+    tcfg, comp = _train_config(state), state.get("compression") or {}
     # a 1-epoch ternary run trains fp by design (tna.train.config: final_weights)
-    want = state.get("final_weights") or tcfg.get("weights", "fp")
+    want = state.get("final_weights") or tcfg.weights
     if want == "fp" or comp.get("mode") == want or (cfg.ternary and want == "ternary"):
         return
-    start = tcfg.get("ternary_after")
-    start = int(tcfg.get("epochs", 0)) // 2 if start is None else int(start)
+    start = tcfg.compress_after
     raise TnaError(f"{given}: a {want} run stopped at epoch {int(state.get('epoch', 0))}, before "
                    f"its {want} phase (from epoch {start + 1}), so "
                    f"its weights are still fp: resume it (tna train --resume {given})"
@@ -207,16 +212,16 @@ def _ternarize_after_training(model, state, cfg: ExportConfig, data) -> dict:
     """With --ternary, compress an fp checkpoint now and report the accuracy it costs; returns
     the compression record (the checkpoint's own when it was compressed in training)."""
     from tna.quant import TernaryConfig, compression_scales, ternarize_
-    tcfg = state["config"]
+    tcfg = _train_config(state)
     comp = state.get("compression") or {}
     if cfg.ternary and comp.get("mode") == "binary":
         raise TnaError(f"{state['path']}: this checkpoint is binary; export it without --ternary")
     if not cfg.ternary or comp.get("mode") == "ternary":
         return comp
-    delta = cfg.delta if cfg.delta is not None else tcfg.get("delta", 0.1)
+    delta = cfg.delta if cfg.delta is not None else tcfg.delta
     val = data.val or data.test
     before = metrics.percent(*metrics.evaluate(model, val))
-    ternarize_(model, TernaryConfig(delta=delta, scale=tcfg.get("ternary_scale", "one")))
+    ternarize_(model, TernaryConfig(delta=delta, scale=tcfg.ternary_scale))
     after = metrics.percent(*metrics.evaluate(model, val))
     log(f"ternarised after training (delta {delta}): {val.split} accuracy "
         f"{before:.2f}% -> {after:.2f}% ({after - before:+.2f} points)")
@@ -238,7 +243,7 @@ def _file_accuracy(nmodel: netx.NetxModel, model, state, split, cfg: ExportConfi
     from tqdm import tqdm
 
     from tna.console import progress_enabled
-    direct = state["config"].get("encoding", "direct") == "direct"
+    direct = _train_config(state).encoding == "direct"
     bits = cfg.input_message_bits if direct else 0
     first_dense = model.spec.layers[0].kind == "dense"
     if cfg.check == "reference":
@@ -284,15 +289,15 @@ def _model_accuracy(model, state, split, cfg: ExportConfig) -> float:
 def _metadata(model, state, cfg: ExportConfig, data, comp: dict, ref_acc: float,
               reference_split: str, train_acc: float) -> netx.Metadata:
     from tna.quant import compression_of
-    tcfg = state["config"]
+    tcfg = _train_config(state)
     compressed = [i for i, b in enumerate(_weight_blocks(model)) if compression_of(b) != "8bit"]
-    direct = tcfg.get("encoding", "direct") == "direct"
+    direct = tcfg.encoding == "direct"
     layer_ids = _netx_indices(model)
     return netx.Metadata(
-        dataset=tcfg.get("dataset", ""), class_names=list(data.class_names),
-        timesteps=int(tcfg.get("timesteps", 5)), encoding=tcfg.get("encoding", "direct"),
+        dataset=tcfg.dataset, class_names=list(data.class_names),
+        timesteps=int(tcfg.timesteps), encoding=tcfg.encoding,
         input_shape=[int(s) for s in model.spec.layers[0].in_shape],
-        input_bits=int(tcfg.get("input_bits", 4)),
+        input_bits=int(tcfg.input_bits),
         input_message_bits=cfg.input_message_bits if direct else 0,
         readout=model.spec.readout, reference_accuracy=ref_acc,
         reference_split=reference_split, checkpoint_sha256=ckpt.sha256(state["path"]),

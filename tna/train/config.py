@@ -22,6 +22,11 @@ READOUTS = ("voltage", "spike")
 LR_SCHEDULES = ("cosine", "exp")
 
 
+# Runs saved before a field existed trained as tna did then, where that differs from today's
+# default; TrainConfig.from_checkpoint fills the field so (the one place that says it).
+OLD_RUN_DEFAULTS = {"ternary_scale": "one"}    # ±1 ternary weights, before power-of-two scales
+
+
 # What may change when a run is resumed; anything else would not continue the same run.
 RESUME_FREE = ("progress", "epochs", "threads", "device", "eval_batch_size")
 
@@ -151,6 +156,18 @@ class TrainConfig(*reversed(_methods.option_classes())):   # options in registry
         """The base's weights at the end of the run: `weights`, or fp when no epoch is left
         after compress_after (a 1-epoch run with the default ternary_after)."""
         return "fp" if self.compress_after >= self.epochs else self.weights
+
+    @classmethod
+    def from_checkpoint(cls, d: dict) -> "TrainConfig":
+        """The training config a checkpoint holds (its 'config' dict): fields it lacks take
+        OLD_RUN_DEFAULTS, else today's defaults; keys no field has any more are left out."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {**{k: v for k, v in OLD_RUN_DEFAULTS.items() if k not in d},
+              **{k: v for k, v in d.items() if k in known}}
+        try:
+            return cls(**kw)
+        except TnaError as e:
+            raise TnaError(f"the checkpoint's training config: {e}") from None
 
     def to_dict(self) -> dict:
         """The fields as a dict: TrainConfig's own first, then the methods' options."""
