@@ -12,8 +12,9 @@ import pytest
 import tna
 
 PACKAGE_TIERS = [
-    {"errors"},
+    {"errors", "cluster"},                                     # one-line errors; host, job
     {"console", "atomic", "config", "files", "spikes"},      # plain helpers
+    {"slurm"},                                                 # sbatch scripts and jobs
     {"neurons"},                                               # neuron models, Loihi units
     {"netx", "data", "metrics"},                               # formats, data sets, accuracy
     {"quant"},

@@ -248,13 +248,19 @@ from tna.deploy.config import RunConfig  # noqa: E402
     "  tna run digits.net --backend emulator --compare reference,emulator",
     "  tna run any.net --input spikes.npy --save-output out.npy",
     "  tna run encoder.net --input x.npy --skip-layers 1   # past an input layer with a neuron",
-    "  tna run snn.nir --input spikes.npy --dt 1e-4 --backend emulator"]))
-@click.argument("net", type=click.Path())
+    "  tna run snn.nir --input spikes.npy --dt 1e-4 --backend emulator",
+    "  tna run m.net --backend lava-sim --shard 0/3 --shard-dir parts   # and 1/3, 2/3, then:",
+    "  tna run --merge parts --report parity.json",
+    "  tna run m.net --backend lava-sim --executor slurm --shards 20 --report parity.json"]))
+@click.argument("net", type=click.Path(), required=False)
 @_file_config_option
 @click.option("--dt", type=float, default=None,
               help="NIR graphs only: seconds per time step [default: the graph's metadata]")
+@click.option("--merge", "merge_dir", type=click.Path(), default=None,
+              help="Join the shards in DIR (tna run … --shard K/N --shard-dir DIR) into the "
+              "report one run gives; --report/--plot/--save-* say where it goes.")
 @config_options(RunConfig)
-def run(net, config_file, dt, **flags):
+def run(net, config_file, dt, merge_dir, **flags):
     """Run a netx file (or a NIR graph, imported first) on a backend and check parity with
     the PyTorch reference; a NIR graph is also compared with its own float semantics.
 
@@ -265,12 +271,24 @@ def run(net, config_file, dt, **flags):
     from tna.deploy import run as run_net
     from tna.nir import is_nir_file, run_nir
     cfg = build_config(RunConfig, config_file, flags, "run")
+    if merge_dir is not None:
+        if net is not None:
+            raise TnaError("--merge DIR joins the shards of a run that named its net; give no "
+                           "NET with it")
+        from tna.deploy.runner import merge
+        result = merge(merge_dir, cfg)
+        click.echo(result.summary())
+        sys.exit(0 if result.ok else 1)
+    if net is None:
+        raise TnaError("give the net to run: tna run NET (a .net or .nir file)")
     if is_nir_file(net):
         result = run_nir(net, cfg, dt)
     elif dt is not None:
         raise TnaError("--dt is for NIR graphs; a netx file's decays are per step already")
     else:
         result = run_net(net, cfg)
+    if result is None:                 # --executor slurm: submitted, it says where to look
+        return
     click.echo(result.summary())
     sys.exit(0 if result.ok else 1)
 
@@ -430,6 +448,7 @@ def _csv_list(text, kind=str, flag=""):
     "Examples:",
     "  tna bench --config digits-tiny --out runs/bench-digits     # 8 cells, ~30 s",
     "  tna bench --config fmnist-cpu --jobs 1                     # the paper's tables on 2 cores",
+    "  tna bench --config fmnist-cpu --executor slurm --partition cpu --cpus 2 --time 2:00:00",
     "  tna bench --preset fmnist-cpu --set epochs=8 --set ternary_after=5 --methods single,tna \\",
     "            --weights fp,ternary --seeds 3 --alphas 1e-2,1e-4,1e-6 --out runs/alpha"]))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -451,8 +470,24 @@ def _csv_list(text, kind=str, flag=""):
 @click.option("--deploy-limit", type=int, default=None, help="Deployed accuracy on the first "
               "N test samples (default: all).")
 @click.option("--out", default=None, help="The bench folder (default runs/bench).")
+@click.option("--cell", default=None, help="Run this one cell (its name, or its index in the "
+              "grid) and nothing else: what a scheduler's array task runs.")
+@click.option("--report-only", is_flag=True, help="Write the report of the finished cells; "
+              "train nothing.")
+@click.option("--force", is_flag=True, default=None, help="Take over the lock of a cell "
+              "another process seems to run (it crashed on another host).")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default=None,
+              help="local: run the cells here (default) | slurm: submit them as SLURM job "
+              "arrays (sbatch), then a job that writes the report.")
+@click.option("--partition", default=None, help="slurm: the partition.")
+@click.option("--time", "time_limit", default=None, help="slurm: time limit per cell, e.g. 2:00:00.")
+@click.option("--cpus", type=int, default=None, help="slurm: CPUs per cell (default 2).")
+@click.option("--mem", default=None, help="slurm: memory per cell, e.g. 8G.")
+@click.option("--gpus", type=int, default=None, help="slurm: GPUs per cell.")
+@click.option("--throttle", type=int, default=None, help="slurm: array tasks running at once.")
 def bench(config_file, preset, sets, methods, weights, seeds, alphas, teacher, jobs,
-          deploy_limit, out):
+          deploy_limit, out, cell, report_only, force, executor, partition, time_limit, cpus,
+          mem, gpus, throttle):
     """Train a grid of methods x weight modes x alphas x seeds, deploy each on the emulator,
     and write results.csv, tables.md (the paper's Tables 1 and 2, a paired test per claim)
     and plots into the bench folder. Run it again to resume: finished cells are kept.
@@ -471,11 +506,16 @@ def bench(config_file, preset, sets, methods, weights, seeds, alphas, teacher, j
         seeds = int(seeds) if seeds.strip().isdigit() else _csv_list(seeds, int, "--seeds")
     given = {"preset": preset, "methods": _csv_list(methods), "weights": _csv_list(weights),
              "seeds": seeds, "alphas": _csv_list(alphas, float, "--alphas"), "teacher": teacher,
-             "jobs": jobs, "deploy_limit": deploy_limit, "out": out}
+             "jobs": jobs, "deploy_limit": deploy_limit, "out": out, "force": force,
+             "executor": executor}
     given = {k: v for k, v in given.items() if v is not None}
-    cfg = dataclasses.replace(cfg, train=train, **given)
-    folder = run_bench(cfg)
-    click.echo(str(folder / "tables.md"))
+    slurm = {**cfg.slurm, **{k: v for k, v in dict(
+        partition=partition, time=time_limit, cpus=cpus, mem=mem, gpus=gpus,
+        throttle=throttle).items() if v is not None}}
+    cfg = dataclasses.replace(cfg, train=train, slurm=slurm, **given)
+    folder = run_bench(cfg, cell=cell, report_only=report_only)
+    if cell is None and cfg.executor == "local" and (folder / "tables.md").exists():
+        click.echo(str(folder / "tables.md"))
 
 
 # --------------------------------------------------------------------------- demo

@@ -298,5 +298,5 @@ def test_weights_per_method_and_reusing_another_benchs_cells(tiny, tmp_path):
     with pytest.raises(TnaError, match="reuse = .*: its cells were trained with other settings "
                                        r"\(train\)"):
         bench(other)
-    with pytest.raises(TnaError, match="weights = .*give weight modes for exactly the methods"):
+    with pytest.raises(TnaError, match="weights = .*give weight modes for every method \\(tna\\)"):
         BenchConfig(methods=["single", "tna"], weights={"single": ["fp"]})

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tna import slurm
 from tna.config import check_int
 from tna.errors import TnaError
 from tna.train import methods as train_methods
 from tna.train.config import WEIGHT_MODES
 
 TEACHERS = ("single-fp", "tna-twin")
+EXECUTORS = ("local", "slurm")
+SLURM_KEYS = slurm.KEYS
 GRID_KEYS = ("method", "weights", "seed", "out", "resume", "teacher", "progress")   # per cell
 
 
@@ -32,6 +35,9 @@ class BenchConfig:
     note: str = ""                    # printed at the top of tables.md (e.g. that a preset is a smoke test)
     reuse: str | None = None          # another bench folder of the same training settings: its finished cells of this grid are copied, not trained again
     progress: bool = True
+    force: bool = False               # take over the locks of cells another process seems to run (after a crash on another host)
+    executor: str = "local"           # local: here, `jobs` at a time | slurm: one SLURM job array task per cell (sbatch)
+    slurm: dict = field(default_factory=dict)   # sbatch options: partition, time, cpus (per task), mem, gpus, throttle (array tasks at once), account, extra (list of raw sbatch flags)
 
     def __post_init__(self):
         def bad(key, what):
@@ -47,9 +53,9 @@ class BenchConfig:
                         + (" (or one per method: {method: [...]})" if key == "weights" else ""))
                 if len(set(v)) != len(v):
                     bad(key, "lists a value twice")
-        if isinstance(self.weights, dict) and set(self.weights) != set(self.methods):
-            bad("weights", f"give weight modes for exactly the methods "
-                           f"({', '.join(self.methods)})")
+        if isinstance(self.weights, dict) and not set(self.methods) <= set(self.weights):
+            bad("weights", f"give weight modes for every method "
+                           f"({', '.join(m for m in self.methods if m not in self.weights)})")
         if not isinstance(self.variants, dict):
             bad("variants", "a mapping of names to {method: M, training keys...}")
         for name, v in self.variants.items():
@@ -93,6 +99,10 @@ class BenchConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 bad(key, "must be a whole number ≥ 1")
         check_int("deploy_limit", self.deploy_limit, 1, allow_none=True)
+        if self.executor not in EXECUTORS:
+            bad("executor", f"choose one of {', '.join(EXECUTORS)}")
+        if not isinstance(self.slurm, dict) or set(self.slurm) - set(SLURM_KEYS):
+            bad("slurm", f"a mapping of {', '.join(SLURM_KEYS)}")
         for key in GRID_KEYS:
             if key in self.train or key.replace("_", "-") in self.train:
                 raise TnaError(f"train: {key!r} is set per cell by the grid; use the bench's "

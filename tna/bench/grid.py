@@ -16,8 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tna import cluster
 from tna.atomic import write_text
 from tna.bench.config import BenchConfig
+from tna.bench.lock import cell_lock
 from tna.errors import TnaBug, TnaError
 from tna.train import methods as train_methods
 
@@ -139,16 +141,24 @@ class LoadMonitor:
     def summary(self) -> dict:
         s = self.samples or [0.0]
         return {"load_mean": round(sum(s) / len(s), 2), "load_max": round(max(s), 2),
-                "cores": os.cpu_count()}
+                "cores": os.cpu_count()}   # the machine's: the load average is the machine's
 
 
 def run_cell(cell: Cell, cfg: BenchConfig, threads: int = 0) -> dict:
     """Train, export and deploy one cell; returns (and writes to cell.json) its record."""
     folder = Path(cfg.out) / cell.name
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "log.txt", "a") as log, contextlib.redirect_stderr(log), \
-            contextlib.redirect_stdout(log), LoadMonitor() as load:
-        return _run_cell(cell, cfg, folder, threads, load)
+    with cell_lock(folder, cell.name, cfg.force):     # CellBusy: another process runs it
+        done = load_record(cell, cfg.out)             # finished by another process meanwhile
+        if done is not None:
+            return done
+        if has_teacher(cell.train_method):
+            t = teacher_cell(cell, cfg)
+            if load_record(t, cfg.out) is None:
+                raise TnaError(f"cell {cell.name}: its teacher {t.name} has not finished; run "
+                               f"that cell first")
+        with open(folder / "log.txt", "a") as log, contextlib.redirect_stderr(log), \
+                contextlib.redirect_stdout(log), LoadMonitor() as load:
+            return _run_cell(cell, cfg, folder, threads, load)
 
 
 def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
@@ -214,6 +224,8 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
         "weight_kib_needed": round(cost["needed_bits"] / 8 / 1024, 2),
         **loihi2_columns(cost["loihi2"]),
         "warnings": len(result.get("warnings", [])),
+        # who ran it: host, and the SLURM job and array task where there is one
+        "host": cluster.host(), **cluster.job(),
     }
     write_text(folder / "cell.json", json.dumps(record, indent=2) + "\n")
     return record

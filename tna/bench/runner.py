@@ -8,17 +8,23 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
+from tna import cluster
 from tna.atomic import write_text
 from tna.console import count, duration
 from tna.console import log as _log
 from tna.bench.config import BenchConfig
+from tna.bench.lock import CellBusy
 from tna.bench.grid import (cells, has_teacher, load_record, log_tail, run_cell, teacher_cell,
                             train_config)
 from tna.bench.report import write_report
 from tna.errors import TnaError
 
 
-def bench(cfg: BenchConfig) -> Path:
+def bench(cfg: BenchConfig, cell: str | None = None, report_only: bool = False) -> Path:
+    """Run the grid's pending cells (`cfg.executor`: here, or as SLURM job arrays) and write
+    the report. `cell` (a name or an index into the grid) runs that one cell alone, without
+    the report: what a scheduler's array task runs. `report_only` writes the report of the
+    cells finished so far and trains nothing."""
     for c in cells(cfg):   # a bad training key fails here, in one line, before the folder
         train_config(c, cfg)
     out = Path(cfg.out)
@@ -27,19 +33,63 @@ def bench(cfg: BenchConfig) -> Path:
     todo = cells(cfg)
     if cfg.reuse:
         _reuse(cfg, out, todo)
+    if report_only:
+        return _report(out, cfg)
+    if cell is not None:
+        return _one_cell(cfg, todo, cell)
     records = {c.name: r for c in todo if (r := load_record(c, out)) is not None}
     pending = [c for c in todo if c.name not in records]
+    if cfg.executor == "slurm":
+        from tna.bench.slurm import submit
+        return submit(cfg, todo, pending)
     _log(f"bench {out}: {count(len(todo), 'cell')}, {len(records)} finished, {len(pending)} to run"
          f" ({cfg.jobs} at a time)")
-    failed = _run_all(pending, cfg, records)
-    done = finished_records(out)      # this grid's cells and any other grid's in the folder
-    if done:
-        for path in write_report(done, out, cfg.note):
-            _log(f"wrote {path}")
+    failed, busy = _run_all(pending, cfg, records)
+    _report(out, cfg)
     if failed:
         raise TnaError(f"{len(failed)} of {len(todo)} cells failed ({', '.join(failed)}); see "
                        f"their log.txt under {out}, fix the cause and run the bench again: "
                        f"finished cells are kept")
+    if busy:
+        _log(f"{count(len(busy), 'cell')} {'is' if len(busy) == 1 else 'are'} being run by "
+             f"other processes or wait for such a teacher ({', '.join(busy)}): run the bench "
+             f"again when they finish for the full report")
+    return out
+
+
+def _report(out: Path, cfg: BenchConfig) -> Path:
+    done = finished_records(out)      # this grid's cells and any other grid's in the folder
+    if done:
+        for path in write_report(done, out, cfg.note):
+            _log(f"wrote {path}")
+    else:
+        _log(f"bench {out}: no finished cell yet, so no report")
+    return out
+
+
+def pick(todo: list, cell: str):
+    """The grid's cell named `cell`, or at index `cell` (0-based, grid order)."""
+    by_name = {c.name: c for c in todo}
+    if cell in by_name:
+        return by_name[cell]
+    if str(cell).isdigit() and int(cell) < len(todo):
+        return todo[int(cell)]
+    raise TnaError(f"--cell {cell}: not a cell of this grid; give a name (e.g. {todo[0].name}) "
+                   f"or an index 0..{len(todo) - 1}")
+
+
+def _one_cell(cfg: BenchConfig, todo: list, name: str) -> Path:
+    c = pick(todo, name)
+    out = Path(cfg.out)
+    if load_record(c, out) is not None:
+        _log(f"cell {c.name} is finished ({out / c.name / 'cell.json'})")
+        return out
+    _log(f"  run {c.name}")
+    t0 = time.time()
+    r = run_cell(c, cfg, _threads(cfg))      # CellBusy (one line) when another runs it
+    _log(f"  done {c.name}: PyTorch {r['torch_test_acc']:.2f}%, deployed "
+         f"{r['deployed_acc']:.2f}% ({'exact' if r['parity'] else 'NOT exact'}), "
+         f"{duration(time.time() - t0)}")
     return out
 
 
@@ -86,34 +136,52 @@ def _check_same_grid(cfg: BenchConfig, out: Path) -> None:
     import dataclasses
     keep = {k: v for k, v in dataclasses.asdict(cfg).items()
             if k not in ("jobs", "progress", "out", "methods", "weights", "seeds", "alphas",
-                         "note", "variants", "reuse")}    # cell.json records a variant's options
+                         "note", "variants", "reuse", "force", "executor", "slurm")}
+    # (cell.json records a variant's options)
     path = out / "bench.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old != keep:
-            diff = sorted(k for k in set(old) | set(keep) if old.get(k) != keep.get(k))
-            raise TnaError(f"{out} holds a bench with other settings ({', '.join(diff)}); "
-                           f"choose another --out or delete the folder")
-    else:
-        write_text(path, json.dumps(keep, indent=2) + "\n")
+    if not path.exists():
+        # created exclusively: of two processes starting on one folder, one writes it and the
+        # other compares with it
+        tmp = out / f".bench.json.{cluster.host_tag()}.{os.getpid()}"
+        tmp.write_text(json.dumps(keep, indent=2) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    old = json.loads(path.read_text())
+    if old != keep:
+        diff = sorted(k for k in set(old) | set(keep) if old.get(k) != keep.get(k))
+        raise TnaError(f"{out} holds a bench with other settings ({', '.join(diff)}); "
+                       f"choose another --out or delete the folder")
 
 
 def _threads(cfg: BenchConfig) -> int:
     """Torch threads per cell: the cores shared out between the cells that run at once."""
-    return max(1, (os.cpu_count() or 1) // cfg.jobs)
+    return max(1, cluster.allocated_cpus() // cfg.jobs)   # the allocation, not the node
 
 
-def _run_all(pending, cfg: BenchConfig, records: dict) -> list:
-    failed = []
+def _run_all(pending, cfg: BenchConfig, records: dict) -> tuple[list, list]:
+    """Run `pending` here; (failed, busy): cells that failed, and cells another process runs
+    (their lock is held) or whose teacher it runs."""
+    failed, busy = [], []
     ready = lambda c: (not has_teacher(c.train_method)   # noqa: E731 - kd cells wait for their teacher
                        or teacher_cell(c, cfg).name in records)
+
+    def blocked(c):
+        t = teacher_cell(c, cfg).name
+        (busy if t in busy else failed).append(
+            c.name if t in busy else f"{c.name} (its teacher {t} failed)")
+
     if cfg.jobs == 1:
         for c in pending:
             if not ready(c):
-                failed.append(f"{c.name} (its teacher {teacher_cell(c, cfg).name} failed)")
+                blocked(c)
                 continue
-            _one(c, cfg, records, failed, lambda c=c: run_cell(c, cfg, _threads(cfg)))
-        return failed
+            _one(c, cfg, records, failed, lambda c=c: run_cell(c, cfg, _threads(cfg)),
+                 busy=busy)
+        return failed, busy
     with ProcessPoolExecutor(cfg.jobs, mp_context=get_context("spawn")) as pool:
         running, waiting = {}, list(pending)
         while waiting or running:
@@ -122,17 +190,17 @@ def _run_all(pending, cfg: BenchConfig, records: dict) -> list:
                 running[pool.submit(run_cell, c, cfg, _threads(cfg))] = (c, time.time())
                 _log(f"  start {c.name}")
             if not running:      # what is left waits for teachers that failed
-                failed += [f"{c.name} (its teacher {teacher_cell(c, cfg).name} failed)"
-                           for c in waiting]
+                for c in waiting:
+                    blocked(c)
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 c, t0 = running.pop(fut)
-                _one(c, cfg, records, failed, fut.result, t0)
-    return failed
+                _one(c, cfg, records, failed, fut.result, t0, busy=busy)
+    return failed, busy
 
 
-def _one(c, cfg, records, failed, get, t0=None) -> None:
+def _one(c, cfg, records, failed, get, t0=None, busy=None) -> None:
     t0 = t0 or time.time()
     if cfg.jobs == 1:
         _log(f"  run {c.name}")
@@ -140,6 +208,10 @@ def _one(c, cfg, records, failed, get, t0=None) -> None:
         r = get()
     except KeyboardInterrupt:
         raise
+    except CellBusy as e:
+        _log(f"  skip {c.name}: {str(e).split('; ')[0].removeprefix(f'cell {c.name} ')}")
+        busy.append(c.name)
+        return
     except Exception as e:   # noqa: BLE001 - one failed cell must not stop the others
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         _log(f"  FAILED {c.name}: {first} | {log_tail(c, cfg.out)}")

@@ -1,7 +1,7 @@
 """`RunConfig`: the options of `tna run`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tna.deploy.backends import BACKENDS
 from tna.config import check_int
@@ -33,6 +33,11 @@ class RunConfig:
     per_layer: bool = False           # also compare every layer's u, v and spikes (emulator vs Lava)
     layer_samples: int = 20           # samples for --per-layer (every layer's u, v and spikes, emulator vs Lava)
     progress: bool = True             # progress bar over samples
+    shard: str | None = None          # K/N: run block K (0..N-1) of N of the samples and save its raw results in --shard-dir (tna run --merge DIR joins them)
+    shard_dir: str | None = None      # folder of the shard files (--shard, --shards)
+    executor: str = "local"           # local: run here | slurm: --shards N SLURM array tasks, then a job that merges them
+    shards: int = 1                   # with --executor slurm: the number of shards (array tasks)
+    slurm: dict = field(default_factory=dict)   # sbatch options (YAML): partition, time, cpus, mem, gpus, throttle, account, extra
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -46,6 +51,23 @@ class RunConfig:
         for key in ("limit", "timesteps", "layer_samples"):
             check_int(key, getattr(self, key), 1, allow_none=True)
         check_int("skip_layers", self.skip_layers, 0)
+        check_int("shards", self.shards, 1)
+        if self.executor not in ("local", "slurm"):
+            raise TnaError(f"executor = {self.executor!r}: choose local or slurm")
+        if self.shard is not None:
+            from tna.deploy.shards import parse
+            parse(self.shard)
+            if not self.shard_dir:
+                raise TnaError("--shard K/N saves its block's results: give --shard-dir DIR "
+                               "(tna run --merge DIR joins the shards)")
+            if self.per_layer:
+                raise TnaError("--per-layer compares a few samples layer by layer: run it "
+                               "without --shard")
+        if self.executor == "slurm" and self.shards < 2:
+            raise TnaError("--executor slurm runs a parity run in shards: give --shards N "
+                           "(N >= 2)")
+        if not isinstance(self.slurm, dict):
+            raise TnaError("slurm: a mapping of sbatch options (partition, time, cpus, ...)")
         if not 0 <= self.tolerance <= 100:
             raise TnaError(f"tolerance = {self.tolerance!r}: a percentage in [0, 100]")
         if self.readout not in (None, "voltage", "spike"):

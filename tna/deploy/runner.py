@@ -1,6 +1,7 @@
 """`run(net, RunConfig) -> RunResult`: run a netx file on backends and report their parity."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,15 +154,53 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
     if meta is not None and inputs.shape[-1] != (cfg.timesteps or meta.timesteps):
         raise TnaError(f"inputs have T = {inputs.shape[-1]} steps but the net was trained with "
                        f"T = {meta.timesteps}")
-    job = Job(net_path=str(net_path), model=model, inputs=inputs,
-              readout=_readout(cfg, model),
-              input_message_bits=bits, progress=cfg.progress,
-              lava_models=cfg.lava_models, loader=cfg.loader, skip_layers=cfg.skip_layers)
+    if cfg.executor == "slurm":
+        from tna.deploy.slurm import submit
+        return submit(net_path, cfg, len(inputs))
+    if cfg.shard is not None:          # block K of N: its raw results go to --shard-dir
+        from tna.deploy import shards
+        k, n = shards.parse(cfg.shard)
+        total = len(inputs)
+        lo, hi = shards.block(total, k, n)
+        inputs, labels = inputs[lo:hi], None if labels is None else labels[lo:hi]
     names = _backends(cfg, model)
+    job = _job(net_path, cfg, model, inputs, bits)
     outputs = _run_backends(job, names)
+    if cfg.shard is not None:
+        path = shards.save(cfg.shard_dir, k, n, lo, hi, total, net_path, cfg, outputs, names,
+                           labels, inputs)
+        log(f"shard {k}/{n}: samples {lo}..{hi - 1} of {total} -> {path} (tna run --merge "
+            f"{cfg.shard_dir} joins the {n} shards into one report)")
+    return _finish(net_path, cfg, model, meta, bits, inputs, labels, outputs, names,
+                   job.readout, write=cfg.shard is None)
+
+
+def _job(net_path, cfg: RunConfig, model, inputs, bits) -> Job:
+    return Job(net_path=str(net_path), model=model, inputs=inputs, readout=_readout(cfg, model),
+               input_message_bits=bits, progress=cfg.progress, lava_models=cfg.lava_models,
+               loader=cfg.loader, skip_layers=cfg.skip_layers)
+
+
+def merge(folder, cfg: RunConfig | None = None) -> RunResult:
+    """The report of the shards in `folder` (tna.deploy.shards), as one run would write it;
+    `cfg` overrides where the report, plots and saved arrays go."""
+    from tna.deploy import shards
+    net_path, run_cfg, names, outputs, labels, inputs = shards.load(folder)
+    if cfg is not None:
+        run_cfg = dataclasses.replace(run_cfg, **{k: getattr(cfg, k) for k in (
+            "report", "plot", "save_output", "save_input") if getattr(cfg, k) is not None})
+    model, meta, bits = _load(net_path, run_cfg)
+    log(f"merged {count(len(inputs), 'sample')} from the shards in {folder}")
+    return _finish(net_path, run_cfg, model, meta, bits, inputs, labels, outputs, names,
+                   _readout(run_cfg, model))
+
+
+def _finish(net_path, cfg, model, meta, bits, inputs, labels, outputs, names, readout: str,
+            write: bool = True) -> RunResult:
+    """The RunResult of backend outputs, and (with `write`) its report, plots and arrays."""
     layer_names = {i: f"layer/{i + cfg.skip_layers}" for i in range(len(model.layers))}
     result = _result(net_path, cfg, meta, outputs, names, labels, layer_names)
-    result.readout = job.readout
+    result.readout = readout
     result.timesteps = int(inputs.shape[-1])
     result.trained_timesteps = meta.timesteps if meta is not None else None
     # cores and chips only: time and energy need an activity count (tna inspect --loihi2)
@@ -171,7 +210,8 @@ def run(net_path, cfg: RunConfig = RunConfig()) -> RunResult:
         result.per_layer = _per_layer(net_path, model, inputs[:cfg.layer_samples], bits,
                                       cfg.loader, cfg.skip_layers)
     neurons = {i: int(np.prod(layer.shape)) for i, layer in enumerate(model.layers)}
-    _write(result, cfg, inputs, labels, layer_names, neurons)
+    if write:
+        _write(result, cfg, inputs, labels, layer_names, neurons)
     return result
 
 
