@@ -9,7 +9,7 @@ FMNIST_DIR := /usr/share/datasets/fashion-mnist
 # keeps lava-dl's torch 2.3.1.
 CLIENTS := snntorch==1.0.0 norse==1.1.0 nirtorch==2.6.0
 
-.PHONY: demo test test-all bench data venv clean gpu-pack
+.PHONY: demo test test-all test-slurm bench data venv clean gpu-pack
 
 venv: $(STAMP)
 
@@ -40,6 +40,12 @@ demo: $(STAMP) data
 test: $(STAMP) data
 	$(PY) -m ruff check tna tests benchmarks
 	$(PY) -m pytest -q
+
+# A real one-node SLURM on localhost (tests/slurm/cluster.py): installs the daemons with apt
+# when missing, starts them in a temporary folder, runs tests/slurm, stops what it started.
+test-slurm: $(STAMP) data
+	scripts/slurm-packages.sh
+	$(PY) -m pytest -q -m slurm tests/slurm -rs
 
 test-all: $(STAMP) data
 	$(PY) -m pytest -q -m ''
