@@ -424,8 +424,11 @@ def plot_curves(metrics: list[dict], path, test: tuple | None = None) -> None:
 
     epochs = [m["epoch"] for m in metrics]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("loss", "ce_base", "ce_twin", "mse"):
-        if key in metrics[0]:
+    # the summed loss and each method's terms (tna.train.methods: CE, the twin's CE and MSE,
+    # the distillation KLs of self-distill, tasg and kd --kd-loss kl)
+    kls = [k for k in metrics[0] if k.endswith("_kl")]
+    for key in ("loss", "ce_base", "ce_twin", "mse", *kls):
+        if key in metrics[0] and all(m.get(key) is not None and m[key] > 0 for m in metrics):
             vals = [m[key] for m in metrics]
             ax1.plot(epochs, vals, marker="o", label=key)
     ax1.set_yscale("log")
