@@ -125,6 +125,37 @@ def sweep_mode(records) -> str | None:
                                      m == "fp"))
 
 
+def _cost_table(records) -> list:
+    """Per method and weight mode: deployed accuracy, parity, and what training cost (minutes
+    per epoch, with the machine load it ran under: TNA pays for its twin, kd for a teacher's
+    forward pass, learned decays for slayer's PyTorch dynamics on CPU)."""
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((r["method"], r["weights"]), []).append(r)
+    if len(groups) < 2:
+        return []
+    lines = ["", "## Training cost per method", "",
+             "| method | weights | seeds | deployed | parity | training min / epoch | load "
+             "(1-min average, mean) | reused from |", "|---|---|---|---|---|---|---|---|"]
+    keys = ordered(list({k[0] for k in groups}))
+    for (method, mode), rs in sorted(groups.items(), key=lambda kv: (keys.index(kv[0][0]),
+                                                                    kv[0][1])):
+        acc = [r["deployed_acc"] for r in rs if r.get("deployed_acc") is not None]
+        m, sd = mean_std(acc) if acc else (None, None)
+        per_epoch = [r["train_minutes"] / r["epochs"] for r in rs
+                     if r.get("train_minutes") and r.get("epochs")]
+        load = [r["load_mean"] for r in rs if r.get("load_mean") is not None]
+        reused = sorted({Path(r["reused_from"]).name for r in rs if r.get("reused_from")})
+        lines.append(
+            f"| {label(method)} | {MODE_NAMES.get(mode, mode)} | {len(rs)} | "
+            + ("–" if m is None else f"{m:.2f} ± {sd:.2f}") + " | "
+            + f"{sum(bool(r.get('parity')) for r in rs)}/{len(rs)} exact | "
+            + (f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "–") + " | "
+            + (f"{sum(load) / len(load):.2f}" if load else "–") + " | "
+            + (", ".join(reused) or "–") + " |")
+    return lines
+
+
 def _timesteps_table(records) -> list:
     """Deployed accuracy at T' = 1..T steps (emulator), mean over seeds, per method and mode:
     what a net keeps when Loihi runs it for fewer steps (less latency and energy)."""
@@ -231,6 +262,7 @@ def tables(records, dataset: str, out_dir: Path | None = None, note: str = "") -
         row.append(_loihi2_cell(rs))
         lines.append("| " + " | ".join(row) + " |")
     lines += _claims_table(records)
+    lines += _cost_table(records)
     lines += _timesteps_table(records)
     lines += _alpha_table(records, out_dir)
     if paper:
