@@ -90,7 +90,8 @@ def load(folder) -> tuple:
                                f"in its {key}; run every shard with the same net and options")
     if [m["block"] for m in meta] != [list(block(first["samples"], k, n)) for k in range(n)]:
         raise TnaError(f"--merge {folder}: the shards' blocks do not tile the samples")
-    data = [np.load(folder / f"{_name(m['shard'][0], n)}.npz") for m in meta]
+    data = [np.load(folder / f"{_name(m['shard'][0], n)}.npz", allow_pickle=False)
+            for m in meta]
     names = first["backends"]
     outputs = {}
     for name in names:
