@@ -85,7 +85,8 @@ class BenchConfig:
                                f"need the '{need}' method{' with fp weights' if baseline else ''}"
                                f" in the grid")
         if isinstance(self.seeds, bool) or (isinstance(self.seeds, int) and self.seeds < 1):
-            bad("seeds", "a count ≥ 1 or a list of seeds")
+            bad("seeds", "a count ≥ 1 (3: seeds 0, 1, 2) or a list of seeds (--seeds 0, for "
+                         "seed 0 alone)")
         if isinstance(self.seeds, list) and (not self.seeds or len(set(self.seeds)) != len(
                 self.seeds) or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
                                    for s in self.seeds)):
