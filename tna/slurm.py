@@ -67,5 +67,6 @@ def submit(path: Path, flags: list, body: str, after: list = ()) -> str:
         raise TnaError(f"sbatch {path} failed: {e}") from None
     if p.returncode != 0:
         err = (p.stderr.strip().splitlines() or ["no message"])[-1]
-        raise TnaError(f"sbatch {path} failed: {err}")
+        raise TnaError(f"sbatch refused the job ({err}); check that SLURM answers here "
+                       f"(sinfo) and the slurm options (partition, time, ...)")
     return p.stdout.strip().split(";")[0]

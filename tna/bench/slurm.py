@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import shutil
 import time
 from pathlib import Path
 
@@ -49,7 +50,18 @@ def submit(cfg: BenchConfig, todo: list, pending: list) -> Path:
         grid["reuse"] = str(Path(grid["reuse"]).resolve())
     (folder / "bench.yaml").write_text(yaml.safe_dump(grid, sort_keys=False))
     tna, conf = slurm.tna_command(), shlex.quote(str(folder / "bench.yaml"))
-    ids = []
+    ids: list = []
+    try:
+        _waves(cfg, cells, folder, tna, conf, ids, running)
+    except BaseException:
+        if not ids:                       # nothing reached SLURM: leave no submission folder
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return out
+
+
+def _waves(cfg: BenchConfig, cells: list, folder: Path, tna: str, conf: str, ids: list,
+           running: int) -> None:
     waves = [[c for c in cells if not has_teacher(c.train_method)],
              [c for c in cells if has_teacher(c.train_method)]]
     for k, wave in enumerate(waves, 1):
@@ -71,4 +83,3 @@ def submit(cfg: BenchConfig, todo: list, pending: list) -> Path:
     log(f"submitted the report as job {report}, after {', '.join(ids)}; watch them with "
         f"squeue -j {','.join(ids + [report])}; logs in {folder}"
         + (f" ({running} cells already running elsewhere)" if running else ""))
-    return out

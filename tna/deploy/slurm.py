@@ -40,7 +40,13 @@ def submit(net_path, cfg: RunConfig, samples: int) -> None:
              f"--output={folder}/shard_%A_%a.log"] + slurm.options(cfg.slurm, 2)
     body = (f"exec {tna} run {net} --config {q} --shard \"$SLURM_ARRAY_TASK_ID/{cfg.shards}\""
             f"\n")
-    shards = slurm.submit(folder / f"shards-{stamp}.sh", flags, body)
+    script = folder / f"shards-{stamp}.sh"
+    try:
+        shards = slurm.submit(script, flags, body)
+    except BaseException:                 # nothing reached SLURM: leave nothing behind
+        conf.unlink(missing_ok=True)
+        script.unlink(missing_ok=True)
+        raise
     flags = ["--job-name=tna-run-merge", f"--output={folder}/merge_%j.log"] + slurm.options(
         {k: v for k, v in cfg.slurm.items() if k in ("partition", "time", "account")}, 1, False)
     merge = slurm.submit(folder / f"merge-{stamp}.sh", flags,
