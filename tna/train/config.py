@@ -77,7 +77,7 @@ class TrainConfig(*reversed(_methods.option_classes())):   # options in registry
     ternary_after: int | None = None   # epochs of full precision before compressing (the paper: 150 of 250); default: half the epochs, at least 1 (a 1-epoch run stays fp)
     seed: int = 0                  # base init, twin init (seed + 1), data order, dropout
     device: str = "cpu"            # cpu | cuda
-    threads: int = 0               # torch CPU threads; 0 = torch's default
+    threads: int = 0               # torch CPU threads; 0 = torch's default, capped at the CPUs allocated (SLURM, taskset)
     # output
     out: str = "runs/train"        # run folder: checkpoint.pt, best.pt, metrics.jsonl, curves.png
     resume: bool = False           # continue from out/checkpoint.pt

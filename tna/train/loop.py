@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from tna import checkpoint as ckpt
 from tna import metrics
+from tna import cluster
 from tna.atomic import atomic_path, remove_stale_temps, write_text
 from tna.console import count, progress_enabled
 from tna.errors import TnaError
@@ -183,6 +184,9 @@ class Run:
             ckpt.load(cfg.teacher)     # a bad teacher file fails now, not after data and models
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        elif cluster.allocated_cpus() < torch.get_num_threads():
+            # a SLURM task or a taskset: torch counts the node's cores, not the allocation
+            torch.set_num_threads(cluster.allocated_cpus())
         self.device = distributed.torch_device(cfg.device, world)
         self.data = load_data(data_config(cfg), batch_size=cfg.batch_size,
                               eval_batch_size=cfg.eval_batch_size)
