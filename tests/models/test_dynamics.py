@@ -140,15 +140,14 @@ def test_constant_input_computes_the_first_synapse_once_with_the_same_result(mon
 
 @pytest.mark.parametrize("forced", [None, "fused", "torch", "slayer"])
 def test_learned_decays_get_gradients_on_every_path_and_stay_on_the_grid(forced, monkeypatch):
-    """With learn_decays each layer's current and voltage decay is a parameter; the fused
-    kernel has no gradient for it, so a CPU run takes slayer's PyTorch path (same values)."""
+    """With learn_decays each layer's current and voltage decay is a parameter with a
+    gradient on every path, clamped to [0, 4096] in the forward pass."""
     if forced:
         monkeypatch.setenv("TNA_DYNAMICS", forced)
     else:
         monkeypatch.delenv("TNA_DYNAMICS", raising=False)
     spec = make_spec("8c3s2-16-out", (1, 8, 8), 10, current_decay=0.5, voltage_decay=0.1,
                      learn_decays=True)
-    assert dynamics.select("cpu", learned=True) != "fused"
     model = build_model(spec, seed=0).train()
     g = torch.Generator().manual_seed(1)
     x = torch.randint(0, 16, (8, 1, 8, 8, 5), generator=g).float() / 15
@@ -166,3 +165,30 @@ def test_learned_decays_get_gradients_on_every_path_and_stay_on_the_grid(forced,
         if getattr(block, "neuron", None) is not None:
             assert int(block.neuron.cx_current_decay) == 4096     # clamped in the forward pass
             assert float(block.neuron.current_decay) == 4096.0
+
+
+@pytest.mark.parametrize("arch,shape", [("8c3s2-16-out", (1, 8, 8)), ("24-16-out", (1, 6, 6))])
+def test_learned_decay_gradients_match_slayers_on_the_fused_path(arch, shape, monkeypatch):
+    """The fused kernel's decay gradients (computed beside it, _decay_grads) are slayer's
+    leaky-integrator gradients: equal up to float rounding (the training path on CPU, which is
+    time-major for these nets); the torch path's are slayer's exactly."""
+    if dynamics.kernel() is None:
+        pytest.skip("no C compiler: the fused kernel cannot be built here")
+    spec = make_spec(arch, shape, 10, current_decay=0.5, voltage_decay=0.1, dropout=0.0,
+                     learn_decays=True, tau_grad=0.05, scale_grad=5.0)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randint(0, 16, (16, *shape, 5), generator=g).float() / 15
+    y = torch.randint(0, 10, (16,), generator=g)
+
+    def decay_grads(impl):
+        monkeypatch.setenv("TNA_DYNAMICS", impl)
+        model = build_model(spec, seed=3).train()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        return [p.grad for n, p in model.named_parameters() if n.endswith("_decay")]
+
+    ref = decay_grads("slayer")
+    assert any(float(r.abs().max()) > 0 for r in ref)
+    for a, b in zip(decay_grads("torch"), ref):
+        assert torch.equal(a, b)
+    for a, b in zip(decay_grads("fused"), ref):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4 * float(b.abs().max()) + 1e-6)

@@ -128,7 +128,7 @@ def sweep_mode(records) -> str | None:
 def _cost_table(records) -> list:
     """Per method and weight mode: deployed accuracy, parity, and what training cost (minutes
     per epoch, with the machine load it ran under: TNA pays for its twin, kd for a teacher's
-    forward pass, learned decays for slayer's PyTorch dynamics on CPU)."""
+    forward pass)."""
     groups: dict = {}
     for r in records:
         groups.setdefault((r["method"], r["weights"]), []).append(r)

@@ -6,8 +6,10 @@
           nvcc, or whose torch headers the .cu files no longer build against, still trains
   fused   tna's C kernel (cuba_kernel.c): the same integer and float32 operations, vectorised
           over neurons, OpenMP over blocks of them; CPU only. Forward bit-identical to slayer;
-          gradients equal up to the rounding of exp (tests/models/test_dynamics.py). In
-          training, tna.models.snn runs it on time-major activations (`fused_time_major`)
+          gradients equal up to the rounding of exp (tests/models/test_dynamics.py); learned
+          decays get slayer's leaky-integrator gradients, computed beside the kernel
+          (`_decay_grads`). In training, tna.models.snn runs it on time-major activations
+          (`fused_time_major`)
 
 `select(device)` picks once per process: CPU -> fused (torch if no C compiler), CUDA -> slayer
 (torch if its JIT build fails), printing one line when it falls back. TNA_DYNAMICS=fused|slayer|
@@ -99,10 +101,9 @@ def slayer_jit_available() -> bool:
 
 def select(device, learned: bool = False) -> str:
     """The implementation to use on `device` (see the module doc), chosen once per process.
-    `learned`: the net learns its decays, which the fused kernel has no gradient for, so the
-    fused choice becomes slayer's PyTorch path (same forward values)."""
-    impl = _select(device)
-    return "torch" if learned and impl == "fused" else impl
+    `learned` (the net learns its decays) chooses the same: every path has the decays'
+    gradient (the fused one computes slayer's formula beside its kernel, _decay_grads)."""
+    return _select(device)
 
 
 def _select(device) -> str:
@@ -173,14 +174,15 @@ class _Fused(torch.autograd.Function):
         thr4096_f = float(torch.tensor(thr * 4096, dtype=torch.float32))
         kernel().cuba_forward(z.data_ptr(), spikes.data_ptr(), voltage.data_ptr(), *layout,
                               int(cd), int(vd), thr_f, thr4096_f)
-        ctx.save_for_backward(voltage, cd, vd)
-        ctx.consts = (thr_f, tau, scale, layout)
+        learned = cd.requires_grad or vd.requires_grad
+        ctx.save_for_backward(voltage, cd, vd, z if learned else None)
+        ctx.consts = (thr_f, tau, scale, layout, time_major)
         return spikes, voltage
 
     @staticmethod
     def backward(ctx, g_spikes, g_voltage):
-        voltage, cd, vd = ctx.saved_tensors
-        thr_f, tau, scale, layout = ctx.consts
+        voltage, cd, vd, z = ctx.saved_tensors
+        thr_f, tau, scale, layout, time_major = ctx.consts
         f32 = torch.float32
         # The same float32 scalars slayer's autograd functions compute.
         dc = float(1 - cd.to(f32) / (1 << 12))
@@ -194,7 +196,32 @@ class _Fused(torch.autograd.Function):
                                gv.data_ptr() if gv is not None else None,
                                voltage.data_ptr(), g_x.data_ptr(), *layout, dc, dv, thr_f, a,
                                float(tau_t))
-        return g_x, None, None, None, None, None, None
+        g_cd = g_vd = None
+        if z is not None:                # learned decays: slayer's leaky-integrator gradients
+            g_cd, g_vd = _decay_grads(z, voltage, g_x, cd, dc, time_major)
+        return g_x, g_cd, g_vd, None, None, None, None
+
+
+def _decay_grads(z, voltage, g_x, cd, dc: float, time_major: bool) -> tuple:
+    """The decays' gradients as slayer's `_li_dynamics_bwd` gives them (without its sign and
+    1/4096: its convention): current decay sum_t g_x[t] c[t-1], voltage decay
+    sum_t g_c[t] v[t-1], with c the current the kernel computed (recomputed here with its
+    operations) and g_c[t] = g_x[t] - dc g_x[t+1] the voltage integrator's input gradient
+    (equal to the kernel's up to float rounding)."""
+    tdim = 1 if time_major else -1
+    x, v, gx = (t.movedim(tdim, 0) for t in (z, voltage, g_x))
+    ci = float(4096 - int(cd))
+    cur = torch.zeros(x.shape[1:], dtype=torch.float64)
+    currents = []
+    for t in range(x.shape[0] - 1):              # c[t] for t < T - 1
+        cur = torch.trunc(cur * ci / 4096.0) + torch.trunc((x[t] * 4096.0).double())
+        currents.append(cur.float() / 4096.0)
+    c = torch.stack(currents) if currents else x[:0]
+    gc = gx.clone()
+    gc[:-1] -= dc * gx[1:]
+    g_cd = (gx[1:] * c).sum().reshape(1)
+    g_vd = (gc[1:] * v[:-1]).sum().reshape(1)
+    return g_cd.to(cd.dtype), g_vd.to(cd.dtype)
 
 
 def _torch_voltage(neuron, z, thr, cd, vd):

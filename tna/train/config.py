@@ -54,7 +54,7 @@ class TrainConfig(*reversed(_methods.option_classes())):   # options in registry
     threshold: float = 0.5         # slayer units; 0.5 keeps hidden layers alive at T = 5
     current_decay: float = 1.0     # fraction per step; 1.0: the current lasts one step (LIF-like)
     voltage_decay: float = 0.03    # fraction per step
-    learn_decays: bool = False     # train each layer's current and voltage decay (from the two above; on Loihi's 1/4096 grid, clamped to [0, 1]): the deployable form of membrane potential smoothing (Ding et al., ICLR 2025); CPU training then runs slayer's PyTorch dynamics, about 2x slower
+    learn_decays: bool = False     # train each layer's current and voltage decay (from the two above; on Loihi's 1/4096 grid, clamped to [0, 1]): the deployable form of membrane potential smoothing (Ding et al., ICLR 2025)
     decay_lr: float = 1.0          # with --learn-decays: Adam's peak lr for the decays, in units of 1/4096 per step (the lr schedule applies)
     weight_scale: float = 4.0      # init scale of slayer weights
     dropout: float = 0.2           # on dense hidden layers (the paper's 0.2)
