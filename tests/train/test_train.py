@@ -297,3 +297,20 @@ def test_a_checkpoint_config_comes_back_as_a_train_config():
     assert TrainConfig.from_checkpoint(TrainConfig().to_dict()) == TrainConfig()
     with pytest.raises(TnaError, match="^the checkpoint's training config: method"):
         TrainConfig.from_checkpoint({"method": "nonsense"})
+
+
+def test_threads_default_to_the_allocation(monkeypatch, tmp_path):
+    """--threads 0 under SLURM (or a taskset) uses the CPUs allocated, not the node's cores."""
+    import torch
+
+    from tna.train import TrainConfig
+    from tna.train.distributed import World
+    from tna.train.loop import Run
+    before = torch.get_num_threads()
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    try:
+        Run(TrainConfig(dataset="digits", arch="mlp", epochs=1, limit=64, progress=False,
+                        out=str(tmp_path / "run")), World())
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
