@@ -142,3 +142,22 @@ def _cmdline(pid: int) -> str | None:
         return None
     text = args.replace(b"\0", b" ").decode(errors="replace").strip()
     return text[:100] + ("..." if len(text) > 100 else "")
+
+
+@pytest.fixture
+def digits_net(tmp_path):
+    """A random 64-32-10 net on scikit-learn digits with tna metadata (direct input 0..15):
+    netx's file of a trained net's shape, for the deploy, shard and SLURM tests."""
+    import numpy as np
+
+    from tna import netx
+    from tna.neurons import Cuba
+    rng = np.random.default_rng(0)
+    layers = [netx.Layer("input", (64,)),
+              netx.Layer("dense", (32,), weight=(2 * rng.integers(-20, 40, (32, 64))).astype(
+                  np.float32), neuron=Cuba(4096, 512, 300)),
+              netx.Layer("dense", (10,), weight=(2 * rng.integers(-128, 128, (10, 32))).astype(
+                  np.float32), neuron=Cuba(4096, 300, netx.VTH_MANT_MAX))]
+    meta = netx.Metadata(dataset="digits", class_names=[f"digit {i}" for i in range(10)],
+                         timesteps=5, input_shape=[64], input_message_bits=8)
+    return netx.write_net(netx.NetxModel(layers, meta), tmp_path / "d.net")

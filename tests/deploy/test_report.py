@@ -8,23 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from tna import netx
 from tna.deploy import RunConfig, run
-from tna.neurons import Cuba
-
-
-@pytest.fixture
-def digits_net(tmp_path):
-    """A random 64-32-10 net on scikit-learn digits with tna metadata (direct input 0..15)."""
-    rng = np.random.default_rng(0)
-    layers = [netx.Layer("input", (64,)),
-              netx.Layer("dense", (32,), weight=(2 * rng.integers(-20, 40, (32, 64))).astype(
-                  np.float32), neuron=Cuba(4096, 512, 300)),
-              netx.Layer("dense", (10,), weight=(2 * rng.integers(-128, 128, (10, 32))).astype(
-                  np.float32), neuron=Cuba(4096, 300, netx.VTH_MANT_MAX))]
-    meta = netx.Metadata(dataset="digits", class_names=[f"digit {i}" for i in range(10)],
-                         timesteps=5, input_shape=[64], input_message_bits=8)
-    return netx.write_net(netx.NetxModel(layers, meta), tmp_path / "d.net")
+from tna.deploy.runner import accuracy_by_timesteps
 
 
 def test_confusion_matrix_adds_up_and_plots_are_written(digits_net, tmp_path):
@@ -109,5 +94,11 @@ def test_a_net_runs_at_fewer_steps_than_trained(digits_net):
     assert not np.array_equal(short.outputs["emulator"].logits, full.outputs["emulator"].logits)
     assert "at T' = 2 of the T = 5 steps it was trained with" in short.summary()
     assert short.to_dict()["timesteps"] == 2
+    # the full run's first 2 output steps are the 2-step run's output (the net is causal),
+    # which accuracy_by_timesteps reads instead of running again
+    v = full.outputs["emulator"].voltage
+    assert np.array_equal(short.outputs["emulator"].voltage, v[..., :2])
+    by_t = accuracy_by_timesteps(full)
+    assert by_t[2] == short.accuracy["emulator"] and by_t[5] == full.accuracy["emulator"]
     with pytest.raises(TnaError, match="trained with T = 5; it runs at that many steps or fewer"):
         run(digits_net, RunConfig(backend="emulator", timesteps=6, progress=False))

@@ -2,27 +2,11 @@
 PNGs of one run over all samples, bit for bit except the timings."""
 import json
 
-import numpy as np
 import pytest
 
-from tna import netx
 from tna.deploy import RunConfig, run
 from tna.deploy.runner import merge
 from tna.errors import TnaError
-from tna.neurons import Cuba
-
-
-@pytest.fixture
-def digits_net(tmp_path):
-    rng = np.random.default_rng(1)
-    layers = [netx.Layer("input", (64,)),
-              netx.Layer("dense", (32,), weight=(2 * rng.integers(-20, 40, (32, 64))).astype(
-                  np.float32), neuron=Cuba(4096, 512, 300)),
-              netx.Layer("dense", (10,), weight=(2 * rng.integers(-128, 128, (10, 32))).astype(
-                  np.float32), neuron=Cuba(4096, 300, netx.VTH_MANT_MAX))]
-    meta = netx.Metadata(dataset="digits", class_names=[f"digit {i}" for i in range(10)],
-                         timesteps=5, input_shape=[64], input_message_bits=8)
-    return netx.write_net(netx.NetxModel(layers, meta), tmp_path / "d.net")
 
 
 def _report(folder):

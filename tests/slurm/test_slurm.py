@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
-from tests_slurm_cluster import Cluster, missing   # noqa: F401  (see conftest)
+from tests_slurm_cluster import Cluster, missing   # the module beside this (conftest)
 
 pytestmark = pytest.mark.slurm
 TNA = str(Path(sys.executable).with_name("tna"))
@@ -128,18 +126,8 @@ def test_two_submissions_at_once_train_no_cell_twice(cluster, tmp_path):
     assert logs.count("is being run by") + logs.count("is finished") >= 2, logs
 
 
-def test_a_parity_run_in_three_shards_equals_the_single_run(cluster, tmp_path):
-    from tna import netx
-    from tna.neurons import Cuba
-    rng = np.random.default_rng(1)
-    layers = [netx.Layer("input", (64,)),
-              netx.Layer("dense", (32,), weight=(2 * rng.integers(-20, 40, (32, 64))).astype(
-                  np.float32), neuron=Cuba(4096, 512, 300)),
-              netx.Layer("dense", (10,), weight=(2 * rng.integers(-128, 128, (10, 32))).astype(
-                  np.float32), neuron=Cuba(4096, 300, netx.VTH_MANT_MAX))]
-    meta = netx.Metadata(dataset="digits", class_names=[str(i) for i in range(10)],
-                         timesteps=5, input_shape=[64], input_message_bits=8)
-    net = netx.write_net(netx.NetxModel(layers, meta), tmp_path / "d.net")
+def test_a_parity_run_in_three_shards_equals_the_single_run(cluster, tmp_path, digits_net):
+    net = digits_net
     sharded, single = tmp_path / "sharded", tmp_path / "single"
     tna(cluster, "run", str(net), "--backend", "emulator", "--executor", "slurm",
         "--shards", "3", "--report", str(sharded / "parity.json"))
@@ -154,4 +142,3 @@ def test_a_parity_run_in_three_shards_equals_the_single_run(cluster, tmp_path):
     for png in ("parity_confusion.png", "parity_raster.png"):
         assert (single / png).read_bytes() == (sharded / png).read_bytes()
     assert len(list((sharded / "parity-shards").glob("shard-*-of-3.npz"))) == 3
-    assert os.path.exists(sharded / "parity.json")

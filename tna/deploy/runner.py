@@ -36,6 +36,7 @@ class RunResult:
     plots: list = field(default_factory=list)   # PNGs written
     readout: str = "spike"             # what the run read out: 'voltage' | 'spike' (the Job's)
     loihi2: dict | None = None         # the net's Loihi 2 fit estimate (tna.estimate, no activity)
+    labels: np.ndarray | None = None   # the samples' true classes (a data split), else None
     timesteps: int | None = None       # steps each sample ran (T' when fewer than trained)
     trained_timesteps: int | None = None   # the file's T (its tna metadata), None without one
 
@@ -248,23 +249,20 @@ def _readout(cfg: RunConfig, model: netx.NetxModel) -> str:
     return model.meta.readout if model.meta else "spike"
 
 
-def accuracy_by_timesteps(net_path, cfg: RunConfig = RunConfig(backend="emulator")) -> dict:
-    """{T': deployed accuracy (%)} of a tna net at T' = 1..T steps on the emulator: each sample's
-    first T' steps, the readout summed over them (what `tna run --timesteps T'` runs). On
-    Loihi fewer steps mean proportionally less latency and energy per inference."""
+def accuracy_by_timesteps(result: RunResult) -> dict:
+    """{T': accuracy (%)} of the run's target backend at T' = 1..T steps, from its aligned
+    output alone: the net is causal, so its first T' output steps are what a run of each
+    sample's first T' input steps gives (`tna run --timesteps T'`; tests/deploy/test_report.py
+    checks the two agree). On Loihi fewer steps mean less latency and energy per inference."""
     from tna import metrics
-    model, meta, bits = _load(net_path, cfg)
-    if meta is None:
-        raise TnaError(f"{net_path}: no tna metadata, so no T to count steps up to")
-    inputs, labels = dataset_inputs(model, cfg)
-    out = {}
-    for t in range(1, meta.timesteps + 1):
-        job = Job(net_path=str(net_path), model=model, inputs=inputs[..., :t],
-                  readout=_readout(cfg, model), input_message_bits=bits, progress=False,
-                  loader=cfg.loader, skip_layers=cfg.skip_layers)
-        o = BACKENDS["emulator"].run(job)
-        out[t] = metrics.percent(metrics.correct(o.logits, labels), len(labels))
-    return out
+    from tna.deploy.backends import logits
+    if result.labels is None:
+        raise TnaError("accuracy needs labels: run a data split, not an --input array")
+    out = result.outputs[result.backend]
+    return {t: metrics.percent(metrics.correct(logits(
+        out.spikes[..., :t], None if out.voltage is None else out.voltage[..., :t],
+        result.readout), result.labels), len(result.labels))
+        for t in range(1, out.spikes.shape[-1] + 1)}
 
 
 def _run_backends(job: Job, names: list) -> dict:
@@ -299,7 +297,7 @@ def _result(net_path, cfg, meta, outputs, names, labels, layer_names) -> RunResu
     return RunResult(net=str(net_path), backend=main.name, samples=len(pred), outputs=outputs,
                      parity=parity, accuracy=accuracy, layer_counts=counts,
                      tolerance=cfg.tolerance, meta=meta.to_dict() if meta else {},
-                     predictions=pred, confusion=confusion)
+                     predictions=pred, confusion=confusion, labels=labels)
 
 
 def _write(result: RunResult, cfg: RunConfig, inputs, labels, layer_names, neurons) -> None:

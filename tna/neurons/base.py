@@ -9,7 +9,8 @@ units. Each consumer asks it, never a type string:
     nir        normal_form(): the neuron as NIR's discrete-time normal form (None: no NIR form)
     estimate   out_bits: bits of the messages it sends
 
-A consumer that gets None refuses the net in one line naming the layer (`refusal`).
+A consumer that gets None refuses the net in one line naming the layer
+(tna.neurons.registry.refusal).
 """
 from __future__ import annotations
 
@@ -137,8 +138,3 @@ class Neuron:
     def normal_form(self, shape: tuple) -> Discrete | None:
         """The neuron over `shape` neurons as NIR's normal form, or None when it has none."""
         return None
-
-    def refusal(self, where: str, consumer: str, instead: str = "") -> str:
-        """The one line a consumer gives for a model it cannot handle."""
-        return (f"{where}: {consumer} cannot run '{self.type}' neurons"
-                + (f"; {instead}" if instead else ""))
