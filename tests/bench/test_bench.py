@@ -249,6 +249,26 @@ def test_new_methods_get_columns_claims_and_markers_from_the_registry(tmp_path):
     assert plot_memory(records, tmp_path).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_method_trained_only_at_other_weights_is_compared_with_the_t_snns():
+    """A kd B-SNN grid has no single B-SNN: its claims pair it with the single and TNA T-SNNs,
+    so the report says whether distillation buys back what the lost weight bits cost."""
+    from tna.bench.report import tables
+
+    def rec(method, weights, alpha, seed, acc, **extra):
+        return dict(cell=f"{method}-{weights}-{alpha}-{seed}", method=method, weights=weights,
+                    alpha=alpha, seed=seed, torch_test_acc=acc, deployed_acc=acc, parity=True,
+                    arch="mlp", epochs=1, hardware="cpu", weight_kib_needed=1.0,
+                    weight_kib_netx=1.0, dataset="digits", **extra)
+    records = [rec("single", "ternary", None, s, 85.0 + s) for s in (0, 1)]
+    records += [rec("tna", "ternary", 1e-4, s, 86.0 + s) for s in (0, 1)]
+    records += [rec("kd-kl", "binary", None, s, 84.0 + 2 * s, train_method="kd")
+                for s in (0, 1)]
+    text = tables(records, "digits")
+    assert "| kd-kl B-SNN beats a single T-SNN | -0.50 [-6.85, +5.85] | not shown |" in text
+    assert "| kd-kl B-SNN beats TNA T-SNN | -1.50" in text
+    assert "T-SNN beats a single T-SNN" not in text and "TNA B-SNN" not in text
+
+
 def test_a_variant_is_a_method_with_its_own_options_and_cells_report_accuracy_by_t(tmp_path):
     """variants: {decays: {method: single, learn_decays: true}} trains single with learned
     decays under its own name, compared with single; every cell reports its deployed accuracy
