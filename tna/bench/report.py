@@ -135,16 +135,16 @@ def sweep_mode(records) -> str | None:
 
 def _cost_table(records) -> list:
     """Per method and weight mode: deployed accuracy, parity, and what training cost (minutes
-    per epoch, with the machine load it ran under: TNA pays for its twin, kd for a teacher's
-    forward pass)."""
+    per epoch, with the threads and machine load it ran under: TNA pays for its twin, kd for a
+    teacher's forward pass)."""
     groups: dict = {}
     for r in records:
         groups.setdefault((r["method"], r["weights"]), []).append(r)
     if len(groups) < 2:
         return []
     lines = ["", "## Training cost per method", "",
-             "| method | weights | seeds | deployed | parity | training min / epoch | load "
-             "(1-min average, mean) | reused from |", "|---|---|---|---|---|---|---|---|"]
+             "| method | weights | seeds | deployed | parity | training min / epoch | ran on | "
+             "load (1-min average, mean) | reused from |", "|---|---|---|---|---|---|---|---|---|"]
     keys = ordered(list({k[0] for k in groups}))
     for (method, mode), rs in sorted(groups.items(), key=lambda kv: (keys.index(kv[0][0]),
                                                                     kv[0][1])):
@@ -159,7 +159,8 @@ def _cost_table(records) -> list:
             + ("–" if m is None else f"{m:.2f} ± {sd:.2f}") + " | "
             + f"{sum(bool(r.get('parity')) for r in rs)}/{len(rs)} exact | "
             + (f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "–") + " | "
-            + (f"{sum(load) / len(load):.2f}" if load else "–") + " | "
+            + ("; ".join(sorted({r["hardware"] for r in rs if r.get("hardware")})) or "–")
+            + " | " + (f"{sum(load) / len(load):.2f}" if load else "–") + " | "
             + (", ".join(reused) or "–") + " |")
     return lines
 
