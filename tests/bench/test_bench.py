@@ -269,6 +269,11 @@ def test_a_method_trained_only_at_other_weights_is_compared_with_the_t_snns():
     assert "T-SNN beats a single T-SNN" not in text and "TNA B-SNN" not in text
     # the cost table says what each method's minutes ran on (threads differ across benches)
     assert "| kd-kl | B-SNN | 2 | 85.00 ± 1.41 | 2/2 exact | – | cpu | – | – |" in text
+    # cells that ran on different thread counts keep their minutes apart, in the same order
+    records[0].update(train_minutes=2.0, hardware="cpu, 1 threads")
+    records[1].update(train_minutes=1.0, hardware="cpu, 2 threads")
+    assert ("| single | T-SNN | 2 | 85.50 ± 0.71 | 2/2 exact | 2.00 / 1.00 | "
+            "cpu, 1 threads / cpu, 2 threads |") in tables(records, "digits")
 
 
 def test_a_variant_is_a_method_with_its_own_options_and_cells_report_accuracy_by_t(tmp_path):

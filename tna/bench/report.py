@@ -150,16 +150,21 @@ def _cost_table(records) -> list:
                                                                     kv[0][1])):
         acc = [r["deployed_acc"] for r in rs if r.get("deployed_acc") is not None]
         m, sd = mean_std(acc) if acc else (None, None)
-        per_epoch = [r["train_minutes"] / r["epochs"] for r in rs
-                     if r.get("train_minutes") and r.get("epochs")]
+        per_epoch: dict = {}     # by what the cell ran on: minutes compare only within one
+        for r in rs:
+            if r.get("train_minutes") and r.get("epochs"):
+                per_epoch.setdefault(r.get("hardware") or "–", []).append(
+                    r["train_minutes"] / r["epochs"])
+        ran_on = sorted(per_epoch) or sorted({r["hardware"] for r in rs if r.get("hardware")})
         load = [r["load_mean"] for r in rs if r.get("load_mean") is not None]
         reused = sorted({Path(r["reused_from"]).name for r in rs if r.get("reused_from")})
         lines.append(
             f"| {label(method)} | {MODE_NAMES.get(mode, mode)} | {len(rs)} | "
             + ("–" if m is None else f"{m:.2f} ± {sd:.2f}") + " | "
             + f"{sum(bool(r.get('parity')) for r in rs)}/{len(rs)} exact | "
-            + (f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "–") + " | "
-            + ("; ".join(sorted({r["hardware"] for r in rs if r.get("hardware")})) or "–")
+            + (" / ".join(f"{sum(v) / len(v):.2f}" for _, v in sorted(per_epoch.items()))
+               or "–") + " | "
+            + (" / ".join(ran_on) or "–")
             + " | " + (f"{sum(load) / len(load):.2f}" if load else "–") + " | "
             + (", ".join(reused) or "–") + " |")
     return lines
