@@ -268,12 +268,30 @@ def test_a_method_trained_only_at_other_weights_is_compared_with_the_t_snns():
     assert "| kd-kl B-SNN beats TNA T-SNN | -1.50" in text
     assert "T-SNN beats a single T-SNN" not in text and "TNA B-SNN" not in text
     # the cost table says what each method's minutes ran on (threads differ across benches)
-    assert "| kd-kl | B-SNN | 2 | 85.00 ± 1.41 | 2/2 exact | – | cpu | – | – |" in text
-    # cells that ran on different thread counts keep their minutes apart, in the same order
+    assert "| kd-kl | B-SNN | 2 | 85.00 ± 1.41 | 2/2 exact | – | – | cpu | – | – |" in text
+    # cells that ran on different thread counts keep their minutes apart, in the same order;
+    # the median seconds per epoch too, "–" where a cell has none
     records[0].update(train_minutes=2.0, hardware="cpu, 1 threads")
-    records[1].update(train_minutes=1.0, hardware="cpu, 2 threads")
-    assert ("| single | T-SNN | 2 | 85.50 ± 0.71 | 2/2 exact | 2.00 / 1.00 | "
+    records[1].update(train_minutes=1.0, hardware="cpu, 2 threads", epoch_seconds_median=31.0)
+    assert ("| single | T-SNN | 2 | 85.50 ± 0.71 | 2/2 exact | 2.00 / 1.00 | – / 31 | "
             "cpu, 1 threads / cpu, 2 threads |") in tables(records, "digits")
+
+
+def test_the_median_epoch_leaves_out_an_epoch_slowed_by_another_job(tmp_path):
+    """finished_records adds each cell's median training seconds per epoch from its
+    metrics.jsonl (also for cells recorded before the field existed, and reused ones)."""
+    from tna.bench.runner import finished_records
+    cell = tmp_path / "single-ternary-s0"
+    (cell / "run").mkdir(parents=True)
+    (cell / "cell.json").write_text(json.dumps({"cell": cell.name, "train_minutes": 3.0}))
+    (cell / "run" / "metrics.jsonl").write_text(
+        "".join(json.dumps({"epoch": e, "train_seconds": s}) + "\n"
+                for e, s in enumerate([30.0, 32.0, 118.0], 1)))
+    bare = tmp_path / "tna-ternary-s0"
+    bare.mkdir()
+    (bare / "cell.json").write_text(json.dumps({"cell": bare.name}))
+    got = {r["cell"]: r.get("epoch_seconds_median") for r in finished_records(tmp_path)}
+    assert got == {"single-ternary-s0": 32.0, "tna-ternary-s0": None}
 
 
 def test_a_variant_is_a_method_with_its_own_options_and_cells_report_accuracy_by_t(tmp_path):

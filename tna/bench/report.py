@@ -136,34 +136,44 @@ def sweep_mode(records) -> str | None:
 def _cost_table(records) -> list:
     """Per method and weight mode: deployed accuracy, parity, and what training cost (minutes
     per epoch, with the threads and machine load it ran under: TNA pays for its twin, kd for a
-    teacher's forward pass)."""
+    teacher's forward pass). The median seconds per epoch leave out epochs slowed by another job
+    on the machine, which the mean minutes keep."""
     groups: dict = {}
     for r in records:
         groups.setdefault((r["method"], r["weights"]), []).append(r)
     if len(groups) < 2:
         return []
     lines = ["", "## Training cost per method", "",
-             "| method | weights | seeds | deployed | parity | training min / epoch | ran on | "
-             "load (1-min average, mean) | reused from |", "|---|---|---|---|---|---|---|---|---|"]
+             "| method | weights | seeds | deployed | parity | training min / epoch | "
+             "median s / epoch | ran on | load (1-min average, mean) | reused from |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     keys = ordered(list({k[0] for k in groups}))
     for (method, mode), rs in sorted(groups.items(), key=lambda kv: (keys.index(kv[0][0]),
                                                                     kv[0][1])):
         acc = [r["deployed_acc"] for r in rs if r.get("deployed_acc") is not None]
         m, sd = mean_std(acc) if acc else (None, None)
         per_epoch: dict = {}     # by what the cell ran on: minutes compare only within one
+        median: dict = {}
         for r in rs:
             if r.get("train_minutes") and r.get("epochs"):
                 per_epoch.setdefault(r.get("hardware") or "–", []).append(
                     r["train_minutes"] / r["epochs"])
-        ran_on = sorted(per_epoch) or sorted({r["hardware"] for r in rs if r.get("hardware")})
+            if r.get("epoch_seconds_median"):
+                median.setdefault(r.get("hardware") or "–", []).append(r["epoch_seconds_median"])
+        ran_on = sorted(set(per_epoch) | set(median)) or sorted(
+            {r["hardware"] for r in rs if r.get("hardware")})
+
+        def by_hardware(values: dict, fmt: str) -> str:     # in ran_on's order
+            return " / ".join(fmt.format(sum(v) / len(v)) if (v := values.get(h)) else "–"
+                              for h in ran_on) if values else "–"
         load = [r["load_mean"] for r in rs if r.get("load_mean") is not None]
         reused = sorted({Path(r["reused_from"]).name for r in rs if r.get("reused_from")})
         lines.append(
             f"| {label(method)} | {MODE_NAMES.get(mode, mode)} | {len(rs)} | "
-            + ("–" if m is None else f"{m:.2f} ± {sd:.2f}") + " | "
+            + ("–" if m is None else f"{m:.2f}" if len(acc) == 1 else f"{m:.2f} ± {sd:.2f}")
+            + " | "
             + f"{sum(bool(r.get('parity')) for r in rs)}/{len(rs)} exact | "
-            + (" / ".join(f"{sum(v) / len(v):.2f}" for _, v in sorted(per_epoch.items()))
-               or "–") + " | "
+            + by_hardware(per_epoch, "{:.2f}") + " | " + by_hardware(median, "{:.0f}") + " | "
             + (" / ".join(ran_on) or "–")
             + " | " + (f"{sum(load) / len(load):.2f}" if load else "–") + " | "
             + (", ".join(reused) or "–") + " |")

@@ -127,7 +127,30 @@ def _reuse(cfg: BenchConfig, out: Path, todo: list) -> None:
 def finished_records(out: Path) -> list:
     """Every finished cell in the bench folder: one folder may hold several grids of the same
     training settings (fmnist-kd-cpu adds KD cells to fmnist-cpu's)."""
-    return [json.loads(p.read_text()) for p in sorted(out.glob("*/cell.json"))]
+    records = []
+    for p in sorted(out.glob("*/cell.json")):
+        record = json.loads(p.read_text())
+        if record.get("epoch_seconds_median") is None:
+            median = epoch_seconds_median(p.parent)
+            if median is not None:
+                record["epoch_seconds_median"] = median
+        records.append(record)
+    return records
+
+
+def epoch_seconds_median(cell_dir: Path) -> float | None:
+    """The median training seconds per epoch of a cell (its metrics.jsonl): an epoch slowed by
+    another job on the machine moves the mean minutes per epoch but not the median."""
+    import statistics
+    for path in (cell_dir / "run" / "metrics.jsonl", cell_dir / "metrics.jsonl"):
+        if path.is_file():
+            try:
+                seconds = [json.loads(line)["train_seconds"]
+                           for line in path.read_text().splitlines() if line.strip()]
+            except (ValueError, KeyError, TypeError):
+                return None
+            return round(statistics.median(seconds), 1) if seconds else None
+    return None
 
 
 def _check_same_grid(cfg: BenchConfig, out: Path) -> None:
