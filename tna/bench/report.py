@@ -163,9 +163,6 @@ def _cost_table(records) -> list:
         ran_on = sorted(set(per_epoch) | set(median)) or sorted(
             {r["hardware"] for r in rs if r.get("hardware")})
 
-        def by_hardware(values: dict, fmt: str) -> str:     # in ran_on's order
-            return " / ".join(fmt.format(sum(v) / len(v)) if (v := values.get(h)) else "–"
-                              for h in ran_on) if values else "–"
         load = [r["load_mean"] for r in rs if r.get("load_mean") is not None]
         reused = sorted({Path(r["reused_from"]).name for r in rs if r.get("reused_from")})
         lines.append(
@@ -173,11 +170,20 @@ def _cost_table(records) -> list:
             + ("–" if m is None else f"{m:.2f}" if len(acc) == 1 else f"{m:.2f} ± {sd:.2f}")
             + " | "
             + f"{sum(bool(r.get('parity')) for r in rs)}/{len(rs)} exact | "
-            + by_hardware(per_epoch, "{:.2f}") + " | " + by_hardware(median, "{:.0f}") + " | "
+            + _by_hardware(per_epoch, ran_on, "{:.2f}") + " | "
+            + _by_hardware(median, ran_on, "{:.0f}") + " | "
             + (" / ".join(ran_on) or "–")
             + " | " + (f"{sum(load) / len(load):.2f}" if load else "–") + " | "
             + (", ".join(reused) or "–") + " |")
     return lines
+
+
+def _by_hardware(values: dict, ran_on: list, fmt: str) -> str:
+    """The mean of each hardware's values, '/'-separated in ran_on's order ("–" for none)."""
+    if not values:
+        return "–"
+    return " / ".join(fmt.format(sum(v) / len(v)) if (v := values.get(h)) else "–"
+                      for h in ran_on)
 
 
 def _timesteps_table(records) -> list:
