@@ -194,8 +194,7 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
                                   limit=cfg.deploy_limit, progress=False))
     by_t = accuracy_by_timesteps(deployed)
     cost = costs(net, measure=True, limit=cfg.activity_samples)
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-               if line.strip()]
+    metrics = read_metrics(run_dir)
     record = {
         "cell": cell.name, "method": cell.method, "train_method": cell.train_method,
         "weights": cell.weights, "seed": cell.seed, "alpha": cell.alpha,
@@ -211,6 +210,7 @@ def _run_cell(cell: Cell, cfg: BenchConfig, folder: Path, threads: int,
         "deployed_acc_by_t": "/".join(f"{by_t[t]:.2f}" for t in sorted(by_t)),
         "options": cfg.options_of(cell.method) or None,     # a variant's training keys
         "train_minutes": round(sum(m["train_seconds"] for m in metrics) / 60, 2),
+        "epoch_seconds_median": epoch_seconds_median(metrics),
         "cell_minutes": round((time.time() - t0) / 60, 2),
         "hardware": hardware(tcfg.device),
         **load.summary(),       # this session's part of the cell (a resumed cell: since resume)
@@ -242,6 +242,22 @@ def hardware(device: str) -> str:
     if device == "cuda" and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     return f"{platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def read_metrics(folder: Path) -> list:
+    """A run's metrics.jsonl, one dict per epoch ([] where there is none)."""
+    path = Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def epoch_seconds_median(metrics: list) -> float | None:
+    """The median training seconds per epoch: an epoch slowed by another job on the machine
+    moves the mean minutes per epoch but not the median."""
+    import statistics
+    seconds = [m["train_seconds"] for m in metrics if "train_seconds" in m]
+    return round(statistics.median(seconds), 1) if seconds else None
 
 
 def load_record(cell: Cell, out) -> dict | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from tna.atomic import atomic_path, write_text
+from tna.bench.grid import read_metrics
 from tna.bench.stats import mean_std, paired
 from tna.console import count
 from tna.train.methods.base import (compared, has_role, label, marker, ordered, paper_accuracy,
@@ -162,7 +162,6 @@ def _cost_table(records) -> list:
                 median.setdefault(r.get("hardware") or "–", []).append(r["epoch_seconds_median"])
         ran_on = sorted(set(per_epoch) | set(median)) or sorted(
             {r["hardware"] for r in rs if r.get("hardware")})
-
         load = [r["load_mean"] for r in rs if r.get("load_mean") is not None]
         reused = sorted({Path(r["reused_from"]).name for r in rs if r.get("reused_from")})
         lines.append(
@@ -347,10 +346,7 @@ def _paper(method: str, weights: str) -> str:
 
 
 def _metrics(out: Path, cell: str) -> list:
-    path = out / cell / "run" / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_metrics(out / cell / "run")
 
 
 def _save(fig, path: Path) -> None:

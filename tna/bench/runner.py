@@ -14,8 +14,8 @@ from tna.console import count, duration
 from tna.console import log as _log
 from tna.bench.config import BenchConfig
 from tna.bench.lock import CellBusy
-from tna.bench.grid import (cells, has_teacher, load_record, log_tail, run_cell, teacher_cell,
-                            train_config)
+from tna.bench.grid import (cells, epoch_seconds_median, has_teacher, load_record, log_tail,
+                            read_metrics, run_cell, teacher_cell, train_config)
 from tna.bench.report import write_report
 from tna.errors import TnaError
 
@@ -130,27 +130,12 @@ def finished_records(out: Path) -> list:
     records = []
     for p in sorted(out.glob("*/cell.json")):
         record = json.loads(p.read_text())
-        if record.get("epoch_seconds_median") is None:
-            median = epoch_seconds_median(p.parent)
-            if median is not None:
-                record["epoch_seconds_median"] = median
+        if record.get("epoch_seconds_median") is None:    # cells recorded before the field
+            # (a reused cell holds its run's files beside cell.json)
+            record["epoch_seconds_median"] = epoch_seconds_median(
+                read_metrics(p.parent / "run") or read_metrics(p.parent))
         records.append(record)
     return records
-
-
-def epoch_seconds_median(cell_dir: Path) -> float | None:
-    """The median training seconds per epoch of a cell (its metrics.jsonl): an epoch slowed by
-    another job on the machine moves the mean minutes per epoch but not the median."""
-    import statistics
-    for path in (cell_dir / "run" / "metrics.jsonl", cell_dir / "metrics.jsonl"):
-        if path.is_file():
-            try:
-                seconds = [json.loads(line)["train_seconds"]
-                           for line in path.read_text().splitlines() if line.strip()]
-            except (ValueError, KeyError, TypeError):
-                return None
-            return round(statistics.median(seconds), 1) if seconds else None
-    return None
 
 
 def _check_same_grid(cfg: BenchConfig, out: Path) -> None:
